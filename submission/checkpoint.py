@@ -1,0 +1,151 @@
+"""Self-describing checkpoints: safetensors weights + a JSON meta; nothing is ever unpickled.
+
+A checkpoint is a folder:
+  meta.json             model config, preset and arguments, data spec, step, metrics, puzzle map
+  model.safetensors     raw weights (without the puzzle table)
+  ema.safetensors       EMA weights (what evaluation and the Kaggle entry use), when trained with EMA
+  puzzles.safetensors   puzzle table (num_puzzles, D) + augmentation records per puzzle id
+  optimizer.safetensors optimizer and trainer state (only in resumable "last" checkpoints)
+  train_state.json      RNG and sampler state (JSON part of the resumable state)
+
+The safetensors format is written and read here directly (8-byte header length, JSON header,
+raw little-endian tensors), so the Kaggle entry needs no extra package.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import TRM, TRMConfig
+
+_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+           torch.uint8: "U8", torch.bool: "BOOL"}
+_FROM = {v: k for k, v in _DTYPES.items()}
+
+
+def save_file(tensors: dict, path, metadata: dict | None = None):
+    """Write {name: tensor or ndarray} as a .safetensors file (atomically: write, then rename)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        if isinstance(t, np.ndarray):
+            t = torch.from_numpy(np.ascontiguousarray(t))
+        t = t.detach().to("cpu").contiguous()
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    hb = json.dumps(header, separators=(",", ":")).encode()
+    hb += b" " * (-len(hb) % 8)  # keep tensors 8-byte aligned
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hb)))
+        f.write(hb)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def load_file(path, device="cpu") -> dict:
+    """Read a .safetensors file into {name: tensor}. Only raw numbers are read: safe on untrusted files."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ValueError(f"{path}: not a safetensors file (too short)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise ValueError(f"{path}: not a safetensors file (header length {n} beyond the file)")
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = _FROM[info["dtype"]]
+        a, b = info["data_offsets"]
+        buf = bytearray(data[base + a:base + b])
+        t = torch.frombuffer(buf, dtype=torch.uint8) if buf else torch.zeros(0, dtype=torch.uint8)
+        t = t.view(dt).reshape(info["shape"]).clone() if buf else torch.zeros(info["shape"], dtype=dt)
+        out[name] = t.to(device)
+    return out
+
+
+def write_json(obj, path):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def model_tensors(model: TRM) -> dict:
+    """Model weights without the puzzle table (which lives in puzzles.safetensors)."""
+    return {k: v for k, v in model.state_dict().items() if k != "puzzle_emb"}
+
+
+def save_checkpoint(out_dir, model: TRM, meta: dict, ema: dict | None = None,
+                    puzzle_records: dict | None = None, optimizer_state: dict | None = None,
+                    train_state: dict | None = None):
+    """Write a checkpoint folder. meta must hold at least the model config (added here)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(model_tensors(model), out_dir / "model.safetensors")
+    if ema is not None:
+        save_file(ema, out_dir / "ema.safetensors")
+    puzzles = {"puzzle_emb": model.puzzle_emb}
+    puzzles.update(puzzle_records or {})
+    save_file(puzzles, out_dir / "puzzles.safetensors")
+    if optimizer_state is not None:
+        save_file(optimizer_state, out_dir / "optimizer.safetensors")
+    if train_state is not None:
+        write_json(train_state, out_dir / "train_state.json")
+    meta = dict(meta)
+    meta["model_config"] = model.cfg.to_dict()
+    meta["format"] = "trm-arc-kit/1"
+    # meta.json last: a folder with meta.json is complete.
+    write_json(meta, out_dir / "meta.json")
+
+
+def is_checkpoint(path) -> bool:
+    p = Path(path)
+    return (p / "meta.json").is_file() and (p / "model.safetensors").is_file()
+
+
+def resolve_checkpoint(path) -> Path:
+    """A run folder (with best/ or last/) or a checkpoint folder -> the checkpoint folder to load."""
+    p = Path(path)
+    if is_checkpoint(p):
+        return p
+    for sub in ("best", "last"):
+        if is_checkpoint(p / sub):
+            return p / sub
+    raise FileNotFoundError(f"{path}: no checkpoint (expected meta.json + model.safetensors here or in best/ or last/)")
+
+
+def load_meta(path) -> dict:
+    with open(Path(path) / "meta.json") as f:
+        return json.load(f)
+
+
+def load_model(path, device="cpu", use_ema: bool = True) -> tuple[TRM, dict, dict]:
+    """Rebuild the model from weights + meta alone. Returns (model, meta, puzzle records)."""
+    ckpt = resolve_checkpoint(path)
+    meta = load_meta(ckpt)
+    cfg = TRMConfig.from_dict(meta["model_config"])
+    puzzles = load_file(ckpt / "puzzles.safetensors")
+    cfg.num_puzzles = int(puzzles["puzzle_emb"].shape[0])
+    model = TRM(cfg)
+    weights = load_file(ckpt / ("ema.safetensors" if use_ema and (ckpt / "ema.safetensors").is_file()
+                                else "model.safetensors"))
+    weights["puzzle_emb"] = puzzles.pop("puzzle_emb")
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{ckpt}: weights do not match the config (missing {missing}, unexpected {unexpected})")
+    return model.to(device), meta, puzzles

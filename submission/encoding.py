@@ -1,0 +1,134 @@
+"""Grid <-> token canvas.
+
+Tokens: PAD 0, EOS 1, colour c -> c + 2. A grid of h x w placed at offset (r0, c0) on an S x S
+canvas fills rows r0..r0+h-1, cols c0..c0+w-1; one EOS row just below it (cols c0..c0+w) and one
+EOS column just right of it (rows r0..r0+h-1) where they fit; every other cell is PAD. The label
+canvas uses the same layout; its PAD cells are ignored by the loss, so the model learns the
+output's size from where it puts EOS.
+
+Decoding reads from the offset: the width is the run of colour tokens along the first row, the
+height the run of rows whose first `width` cells are all colour tokens (the largest top-left
+rectangle of colour tokens); it stops at the first PAD/EOS.
+
+`encode_batch` is the hot path of the data pipeline: it writes B augmented, translated samples
+straight from a flat buffer of original grids into a (B, S, S) canvas in one numba call, so no
+augmented copy of the data set ever exists.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+PAD, EOS, COLOUR0 = 0, 1, 2
+
+
+def encode_grid(grid: np.ndarray, side: int, offset: tuple = (0, 0)) -> np.ndarray:
+    """One grid -> (side, side) uint8 token canvas (reference implementation, plain numpy)."""
+    h, w = grid.shape
+    r0, c0 = offset
+    if r0 + h > side or c0 + w > side:
+        raise ValueError(f"grid {h}x{w} at offset {offset} does not fit a {side}x{side} canvas")
+    canvas = np.zeros((side, side), dtype=np.uint8)
+    canvas[r0:r0 + h, c0:c0 + w] = grid + COLOUR0
+    if r0 + h < side:
+        canvas[r0 + h, c0:min(c0 + w + 1, side)] = EOS
+    if c0 + w < side:
+        canvas[r0:r0 + h, c0 + w] = EOS
+    return canvas
+
+
+def decode_grid(canvas: np.ndarray, offset: tuple = (0, 0)) -> np.ndarray | None:
+    """(S, S) tokens (or flat S*S) -> grid, or None when the top-left cell is not a colour."""
+    if canvas.ndim == 1:
+        s = int(round(np.sqrt(canvas.shape[0])))
+        canvas = canvas.reshape(s, s)
+    c = canvas[offset[0]:, offset[1]:]
+    is_colour = (c >= COLOUR0) & (c < COLOUR0 + 10)
+    row0 = is_colour[0]
+    w = int(np.argmin(row0)) if not row0.all() else row0.shape[0]
+    if w == 0:
+        return None
+    rows = is_colour[:, :w].all(axis=1)
+    h = int(np.argmin(rows)) if not rows.all() else rows.shape[0]
+    return (c[:h, :w] - COLOUR0).astype(np.uint8)
+
+
+@numba.njit(cache=False, nogil=True)
+def _src_index(d, i, j, h, w):
+    # Source cell (of the original h x w grid) of cell (i, j) of its dihedral image d.
+    if d == 0:
+        return i, j
+    if d == 1:
+        return j, w - 1 - i
+    if d == 2:
+        return h - 1 - i, w - 1 - j
+    if d == 3:
+        return h - 1 - j, i
+    if d == 4:
+        return i, w - 1 - j
+    if d == 5:
+        return h - 1 - i, j
+    if d == 6:
+        return j, i
+    return h - 1 - j, w - 1 - i
+
+
+@numba.njit(cache=False, nogil=True)
+def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shifts, side, out):
+    """Write B augmented grids into out (B, side, side) uint8, overwriting it.
+
+    buf (N,) uint8 flat original grids; starts/heights/widths (G,) per grid; grid_idx (B,);
+    dihedrals (B,) uint8; colours (B, 10) uint8; shifts (B, 2) offsets on the canvas.
+    """
+    B = grid_idx.shape[0]
+    for b in range(B):
+        g = grid_idx[b]
+        h, w = heights[g], widths[g]
+        d = dihedrals[b]
+        th, tw = (w, h) if (d == 1 or d == 3 or d == 6 or d == 7) else (h, w)
+        r0, c0 = shifts[b, 0], shifts[b, 1]
+        base = starts[g]
+        for i in range(side):
+            for j in range(side):
+                out[b, i, j] = PAD
+        for i in range(th):
+            for j in range(tw):
+                si, sj = _src_index(d, i, j, h, w)
+                out[b, r0 + i, c0 + j] = colours[b, buf[base + si * w + sj]] + COLOUR0
+        if r0 + th < side:
+            for j in range(c0, min(c0 + tw + 1, side)):
+                out[b, r0 + th, j] = EOS
+        if c0 + tw < side:
+            for i in range(r0, r0 + th):
+                out[b, i, c0 + tw] = EOS
+
+
+@numba.njit(cache=False, nogil=True)
+def decode_batch(tokens, side, out, shapes):
+    """Decode B canvases (B, side*side) at offset (0, 0): out (B, side, side) uint8 colours,
+    shapes (B, 2) int64 (0, 0 when the top-left cell is not a colour)."""
+    B = tokens.shape[0]
+    for b in range(B):
+        w = 0
+        while w < side and tokens[b, w] >= COLOUR0:
+            w += 1
+        h = 0
+        if w > 0:
+            while h < side:
+                ok = True
+                for j in range(w):
+                    if tokens[b, h * side + j] < COLOUR0:
+                        ok = False
+                        break
+                if not ok:
+                    break
+                h += 1
+        shapes[b, 0], shapes[b, 1] = h, w
+        for i in range(h):
+            for j in range(w):
+                out[b, i, j] = tokens[b, i * side + j] - COLOUR0
+
+
+def needed_side(h: int, w: int, canvas_side: int) -> int:
+    """Smallest canvas side that holds an h x w grid and its EOS row/column (capped at canvas_side)."""
+    return min(max(h, w) + 1, canvas_side)

@@ -1,0 +1,179 @@
+"""The training step shared by pretraining (train/) and test-time training (submission/).
+
+- AdamAtan2: Adam with atan2 in place of the epsilon division (the paper's optimizer; scale
+  invariant, no eps to tune), decoupled weight decay.
+- sparse_sign_sgd_: the puzzle table's own optimizer: sign of the summed gradient on the rows the
+  batch touched, decoupled weight decay on those rows only. No host-device sync: duplicate ids are
+  summed with a sort + segment index, and every duplicate writes the same new row.
+- Carry: the ACT state of one bucket's batch: y, z, steps, halted and the rows' current samples.
+- act_step: one deep-supervision step: rows that halted last step take the fresh samples of this
+  step's batch (per-row carry reset, done with torch.where on the device), one supervision step
+  runs, the loss comes back; rows then halt on their halt logit, after halt_max_steps, or not before
+  a random minimum (exploration).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from .model import TRM, IGNORE_LABEL, PAD
+
+
+class AdamAtan2(torch.optim.Optimizer):
+    """update = atan2(m_hat, b * sqrt(v_hat)) * a  (a = 1.27, b = 1 as in adam-atan2)."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, a=1.27, b=1.0):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, a=a, b=b))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr, wd, a, b = group["lr"], group["weight_decay"], group["a"], group["b"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["step"] = 0
+                    st["m"] = torch.zeros_like(p)
+                    st["v"] = torch.zeros_like(p)
+                st["step"] += 1
+                t = st["step"]
+                g = p.grad.float()
+                st["m"].lerp_(g, 1 - b1)
+                st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
+                m_hat = st["m"] / (1 - b1 ** t)
+                v_hat = st["v"] / (1 - b2 ** t)
+                p.mul_(1 - lr * wd)
+                p.add_(torch.atan2(m_hat, b * v_hat.sqrt()), alpha=-lr * a)
+
+    def state_tensors(self, names: dict) -> dict:
+        """Flat {name: tensor} for safetensors; names maps parameter -> its name."""
+        out = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st:
+                    n = names[p]
+                    out[f"{n}.m"], out[f"{n}.v"] = st["m"], st["v"]
+                    out[f"{n}.step"] = torch.tensor(st["step"])
+        return out
+
+    def load_state_tensors(self, tensors: dict, names: dict):
+        for group in self.param_groups:
+            for p in group["params"]:
+                n = names[p]
+                if f"{n}.m" in tensors:
+                    self.state[p] = {"m": tensors[f"{n}.m"].to(p.device), "v": tensors[f"{n}.v"].to(p.device),
+                                     "step": int(tensors[f"{n}.step"])}
+
+
+@torch.no_grad()
+def sparse_sign_sgd_(table: torch.Tensor, ids: torch.Tensor, grads: torch.Tensor, lr: float, wd: float,
+                     distributed: bool = False):
+    """table (N, D) in place; ids (B,) int64; grads (B, D) gradients of the gathered rows."""
+    if distributed:
+        ws = dist.get_world_size()
+        all_ids = [torch.empty_like(ids) for _ in range(ws)]
+        all_g = [torch.empty_like(grads) for _ in range(ws)]
+        dist.all_gather(all_ids, ids)
+        dist.all_gather(all_g, grads)
+        ids, grads = torch.cat(all_ids), torch.cat(all_g)
+    sorted_ids, order = ids.sort()
+    # Segment index of each sorted element: 0 for the first id, +1 at each new id.
+    seg = torch.zeros_like(sorted_ids)
+    seg[1:] = (sorted_ids[1:] != sorted_ids[:-1]).long().cumsum(0)
+    summed = torch.zeros_like(grads, dtype=torch.float32).index_add_(0, seg, grads[order].float())  # (B, D)
+    rows = table[sorted_ids] * (1 - lr * wd) - lr * summed[seg].sign()
+    table.index_copy_(0, sorted_ids, rows.to(table.dtype))  # duplicates write identical rows
+
+
+def lr_at(step: int, base: float, warmup: int, total: int | None = None, min_ratio: float = 1.0) -> float:
+    """Linear warmup, then cosine towards base * min_ratio (min_ratio 1.0 = constant, the paper's)."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if total is None or min_ratio >= 1.0 or total <= warmup:
+        return base
+    p = min(1.0, (step - warmup) / (total - warmup))
+    return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@dataclass
+class Carry:
+    y: torch.Tensor          # (B, L, D)
+    z: torch.Tensor          # (B, L, D)
+    steps: torch.Tensor      # (B,) int64 supervision steps done on the current sample
+    halted: torch.Tensor     # (B,) bool: replace this row at the next step
+    tokens: torch.Tensor     # (B, S*S) int64
+    labels: torch.Tensor     # (B, S*S) int64 (IGNORE_LABEL on PAD)
+    puzzle_ids: torch.Tensor  # (B,) int64
+
+    @classmethod
+    def empty(cls, model: TRM, B: int, side: int, device) -> "Carry":
+        L = model.cfg.puzzle_emb_len + side * side
+        y, z = model.initial_state(B, L, device)
+        zeros = torch.zeros(B, side * side, dtype=torch.int64, device=device)
+        return cls(y, z, torch.zeros(B, dtype=torch.int64, device=device),
+                   torch.ones(B, dtype=torch.bool, device=device), zeros, zeros.clone(),
+                   torch.zeros(B, dtype=torch.int64, device=device))
+
+    def tensors(self, prefix: str) -> dict:
+        return {f"{prefix}.{k}": getattr(self, k) for k in ("y", "z", "steps", "halted", "tokens", "labels", "puzzle_ids")}
+
+    @classmethod
+    def from_tensors(cls, t: dict, prefix: str, device) -> "Carry":
+        return cls(**{k: t[f"{prefix}.{k}"].to(device) for k in ("y", "z", "steps", "halted", "tokens", "labels", "puzzle_ids")})
+
+
+def batch_to_device(batch: dict, device) -> dict:
+    """uint8 numpy canvases -> int64 tokens/labels on the device (labels: PAD -> IGNORE_LABEL)."""
+    pin = device.type == "cuda"
+    B, S = batch["inputs"].shape[0], batch["side"]
+    def move(a):
+        t = torch.from_numpy(a)
+        return (t.pin_memory() if pin else t).to(device, non_blocking=True)
+    tokens = move(batch["inputs"].reshape(B, S * S)).long()
+    labels = move(batch["labels"].reshape(B, S * S)).long()
+    labels = labels.masked_fill(labels == PAD, IGNORE_LABEL)
+    return {"tokens": tokens, "labels": labels, "puzzle_ids": move(batch["puzzle_ids"])}
+
+
+def act_step(model, raw: TRM, carry: Carry, fresh: dict, autocast, explore: torch.Generator | None,
+             training: bool = True) -> dict:
+    """One deep-supervision step on a bucket's carry (updated in place). `model` may be the DDP
+    wrapper; `raw` is the TRM itself. Returns the forward's dict (loss, exact, ...) and `rows`, the
+    gathered puzzle rows whose .grad feeds sparse_sign_sgd_ after backward."""
+    cfg = raw.cfg
+    reset = carry.halted  # (B,)
+    r1 = reset[:, None]
+    carry.tokens = torch.where(r1, fresh["tokens"], carry.tokens)
+    carry.labels = torch.where(r1, fresh["labels"], carry.labels)
+    carry.puzzle_ids = torch.where(reset, fresh["puzzle_ids"], carry.puzzle_ids)
+    y0, z0 = raw.y_init.to(carry.y.dtype), raw.z_init.to(carry.z.dtype)
+    carry.y = torch.where(reset[:, None, None], y0, carry.y)
+    carry.z = torch.where(reset[:, None, None], z0, carry.z)
+    carry.steps = torch.where(reset, torch.zeros_like(carry.steps), carry.steps)
+
+    rows = raw.gather_puzzle_rows(carry.puzzle_ids, track_grad=training)
+    with autocast:
+        out = model(carry.tokens, rows, carry.y, carry.z, carry.labels)
+    carry.y, carry.z = out["y"], out["z"]
+    with torch.no_grad():
+        carry.steps = carry.steps + 1
+        halted = carry.steps >= cfg.halt_max_steps
+        if training and cfg.halt_max_steps > 1:
+            halted = halted | (out["halt_logit"] > 0)
+            # Exploration: some rows must run at least a random 2..max steps.
+            B = carry.steps.shape[0]
+            u = torch.rand(B, generator=explore, device=explore.device if explore is not None else "cpu")
+            m = torch.randint(2, cfg.halt_max_steps + 1, (B,), generator=explore,
+                              device=explore.device if explore is not None else "cpu")
+            min_steps = torch.where(u < cfg.halt_exploration_prob, m, torch.zeros_like(m)).to(carry.steps.device)
+            halted = halted & (carry.steps >= min_steps)
+        carry.halted = halted
+    out["rows"] = rows
+    return out

@@ -1,0 +1,324 @@
+"""The Tiny Recursive Model (TRM) for ARC, in one file.
+
+What is here, top to bottom:
+- TRMConfig: every architectural knob, as a plain dataclass (saved in each checkpoint's meta).
+- rms_norm, rotary tables (2-D by default, so positions do not depend on the canvas side),
+  Attention, SwiGLU, the token-mixing MLP variant, Block.
+- TRM: the shared 2-block net, input/puzzle embeddings, heads, one recursion "supervision step"
+  (T-1 no-grad cycles, then one cycle with gradients; y and z carried detached), the loss
+  (cross-entropy on output tokens + 0.5 * BCE of the halt logit against "grid exactly right"),
+  init_weights() holding every initialisation, and grow_puzzle_table() for unseen tasks.
+
+Shapes: B batch rows, S canvas side of this batch (S <= canvas_side), P prefix positions,
+L = P + S*S sequence length, D hidden size, H heads, hd head dim.
+
+The puzzle-embedding table is a plain tensor buffer, not an nn.Parameter: it is updated by its own
+sparse sign-SGD (see engine.sparse_sign_sgd_), touching only the rows of the current batch, as in the
+reference. The forward pass gathers the batch's rows into a small leaf tensor whose .grad the
+optimizer reads after backward.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PAD, EOS, COLOUR0 = 0, 1, 2  # token ids: colour c is token c + 2
+VOCAB_SIZE = 12
+IGNORE_LABEL = -100
+
+
+@dataclass
+class TRMConfig:
+    hidden_size: int = 512        # D
+    num_heads: int = 8            # H; head dim = D / H
+    mlp_inner: int = 1536         # SwiGLU inner size (reference: round(4 * D * 2/3) up to a multiple of 256)
+    num_layers: int = 2           # blocks in the one shared net
+    H_cycles: int = 3             # T: cycles per supervision step (T-1 of them without gradients)
+    L_cycles: int = 4             # n: latent updates per cycle
+    halt_max_steps: int = 16      # supervision steps per sample (training cap and evaluation count)
+    halt_exploration_prob: float = 0.1  # chance a row gets a random minimum of 2..max steps
+    puzzle_emb_len: int = 16      # P prefix positions; the puzzle vector sits in position 0
+    canvas_side: int = 30         # largest canvas; a batch may use a smaller side S
+    mixer: str = "attention"      # "attention" or "mlp" (token-mixing SwiGLU; needs a fixed canvas)
+    pos_encoding: str = "rope2d"  # "rope2d" (row/col halves, canvas-size free) or "rope1d" (reference, fixed canvas)
+    rope_theta: float = 10000.0
+    rms_eps: float = 1e-5
+    num_puzzles: int = 1          # rows of the puzzle table (row 0 is the blank id)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TRMConfig":
+        # Old checkpoints are patched here and only here: unknown keys dropped, missing take defaults.
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def fixed_canvas(self) -> bool:
+        """True when every batch must use the full canvas (the token-mixing MLP and 1-D rotary need it)."""
+        return self.mixer == "mlp" or self.pos_encoding == "rope1d"
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    # Weightless RMSNorm computed in float32 for stability, returned in the input's dtype.
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def trunc_normal_(t: torch.Tensor, std: float) -> torch.Tensor:
+    # Truncated at +-2 std, then rescaled so the kept distribution has the requested std
+    # (a truncated normal at 2 sigma has std 0.8796 of the untruncated one).
+    with torch.no_grad():
+        nn.init.trunc_normal_(t, mean=0.0, std=1.0, a=-2.0, b=2.0)
+        t.mul_(std / 0.87962566)
+    return t
+
+
+def canvas_positions(cfg: TRMConfig, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, col) of every sequence position for a canvas of this side: (L,), (L,) float.
+
+    Prefix positions sit on a virtual row -1 at columns 0..P-1, so they stay distinct from each
+    other and from the canvas; canvas cell (r, c) is at (r, c) whatever the side, which lets one
+    model serve batches of different canvas sides.
+    """
+    P = cfg.puzzle_emb_len
+    r = torch.arange(side).repeat_interleave(side)
+    c = torch.arange(side).repeat(side)
+    rows = torch.cat([torch.full((P,), -1), r]).float()
+    cols = torch.cat([torch.arange(P), c]).float()
+    return rows, cols
+
+
+def rotary_tables(cfg: TRMConfig, side: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (L, hd) for the rotate-half convention."""
+    hd = cfg.hidden_size // cfg.num_heads
+    if cfg.pos_encoding == "rope1d":
+        pos = torch.arange(cfg.puzzle_emb_len + side * side).float()
+        inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2).float() / hd))  # (hd/2,)
+        ang = pos[:, None] * inv[None, :]  # (L, hd/2)
+    else:
+        # Half the frequency pairs turn with the row, half with the column.
+        rows, cols = canvas_positions(cfg, side)
+        q = hd // 4
+        inv = 1.0 / (cfg.rope_theta ** (torch.arange(q).float() / q))  # (hd/4,)
+        ang = torch.cat([rows[:, None] * inv, cols[:, None] * inv], dim=1)  # (L, hd/2)
+    ang = torch.cat([ang, ang], dim=1)  # (L, hd)
+    return ang.cos().to(device), ang.sin().to(device)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, L, ..., hd); cos/sin: (L, hd) broadcast over the middle axes.
+    shape = (1, cos.shape[0]) + (1,) * (x.dim() - 3) + (cos.shape[1],)
+    cos, sin = cos.view(shape).to(x.dtype), sin.view(shape).to(x.dtype)
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.H = cfg.num_heads
+        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=False)
+        self.out = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
+
+    def forward(self, h: torch.Tensor, rope) -> torch.Tensor:
+        B, L, D = h.shape
+        qkv = self.qkv(h).view(B, L, 3, self.H, D // self.H)  # (B, L, 3, H, hd)
+        # Rotate q and k in one op: (B, L, 2, H, hd)
+        qk = apply_rotary(qkv[:, :, :2], *rope)
+        q, k = qk.unbind(2)
+        v = qkv[:, :, 2]
+        # SDPA wants (B, H, L, hd); attention is non-causal (the whole canvas sees itself).
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return self.out(o.transpose(1, 2).reshape(B, L, D))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, dim: int, inner: int):
+        super().__init__()
+        self.gate_up = nn.Linear(dim, 2 * inner, bias=False)
+        self.down = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, u = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(g) * u)
+
+
+class Block(nn.Module):
+    """Post-norm block: h = norm(h + mix(h)); h = norm(h + mlp(h))."""
+
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.eps = cfg.rms_eps
+        if cfg.mixer == "attention":
+            self.attn = Attention(cfg)
+        elif cfg.mixer == "mlp":
+            L = cfg.puzzle_emb_len + cfg.canvas_side ** 2
+            self.token_mlp = SwiGLU(L, 2 * L)  # mixes along the sequence axis
+        else:
+            raise ValueError(f"mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.mlp_inner)
+
+    def forward(self, h: torch.Tensor, rope) -> torch.Tensor:
+        if hasattr(self, "attn"):
+            h = rms_norm(h + self.attn(h, rope), self.eps)
+        else:
+            h = rms_norm(h + self.token_mlp(h.transpose(1, 2)).transpose(1, 2), self.eps)
+        return rms_norm(h + self.mlp(h), self.eps)
+
+
+class TRM(nn.Module):
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.hidden_size
+        if D % (4 * cfg.num_heads) and cfg.pos_encoding == "rope2d":
+            raise ValueError("rope2d needs head dim divisible by 4")
+        self.embed = nn.Embedding(VOCAB_SIZE, D)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_layers)])
+        self.lm_head = nn.Linear(D, VOCAB_SIZE, bias=False)
+        self.q_head = nn.Linear(D, 1, bias=True)  # halt logit from prefix position 0
+        # Fixed random start states for y (answer) and z (latent), broadcast over positions.
+        self.register_buffer("y_init", torch.zeros(D))
+        self.register_buffer("z_init", torch.zeros(D))
+        # The puzzle table (num_puzzles, D): zero-initialised, trained by sparse sign-SGD.
+        self.register_buffer("puzzle_emb", torch.zeros(cfg.num_puzzles, D))
+        self._rope_cache: dict = {}
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self):
+        D = self.cfg.hidden_size
+        # Truncated LeCun normal everywhere: std = 1 / sqrt(fan_in).
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, 1.0 / math.sqrt(m.in_features))
+        trunc_normal_(self.embed.weight, 1.0 / math.sqrt(D))
+        # The halt head starts silent: weight 0, bias -5 (sigmoid ~ 0.007), so early rows run long.
+        self.q_head.weight.zero_()
+        self.q_head.bias.fill_(-5.0)
+        trunc_normal_(self.y_init, 1.0)
+        trunc_normal_(self.z_init, 1.0)
+        self.puzzle_emb.zero_()
+
+    # ----- puzzle table -----
+    @torch.no_grad()
+    def grow_puzzle_table(self, n_new: int, init: str = "mean") -> range:
+        """Append n_new rows (for unseen tasks); existing rows are untouched. Returns the new ids."""
+        old = self.puzzle_emb
+        if init == "mean" and old.shape[0] > 1:
+            row = old[1:].mean(0, keepdim=True)  # row 0 is the blank id
+        else:
+            row = torch.zeros(1, old.shape[1], device=old.device, dtype=old.dtype)
+        self.puzzle_emb = torch.cat([old, row.expand(n_new, -1).clone()], dim=0)
+        self.cfg.num_puzzles = self.puzzle_emb.shape[0]
+        return range(old.shape[0], self.puzzle_emb.shape[0])
+
+    def gather_puzzle_rows(self, puzzle_ids: torch.Tensor, track_grad: bool) -> torch.Tensor:
+        """(B,) ids -> (B, D) rows; when track_grad, a leaf whose .grad sign-SGD consumes."""
+        rows = self.puzzle_emb[puzzle_ids]
+        if track_grad:
+            rows = rows.detach().requires_grad_(True)
+        return rows
+
+    # ----- recursion -----
+    def rope(self, side: int, device):
+        key = (side, str(device))
+        if key not in self._rope_cache:
+            self._rope_cache[key] = rotary_tables(self.cfg, side, device)
+        return self._rope_cache[key]
+
+    def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor) -> torch.Tensor:
+        # tokens (B, S*S) int; puzzle_rows (B, D) -> x (B, L, D)
+        B = tokens.shape[0]
+        x = self.embed(tokens) * math.sqrt(self.cfg.hidden_size)  # (B, S*S, D)
+        prefix = x.new_zeros(B, self.cfg.puzzle_emb_len, x.shape[-1])
+        prefix[:, 0] = puzzle_rows.to(x.dtype)
+        return torch.cat([prefix, x], dim=1)
+
+    def net(self, h: torch.Tensor, injection: torch.Tensor, rope) -> torch.Tensor:
+        # The one shared net: input injection is additive, then the blocks.
+        h = h + injection
+        for block in self.blocks:
+            h = block(h, rope)
+        return h
+
+    def initial_state(self, B: int, L: int, device, dtype=torch.float32):
+        y = self.y_init.to(device, dtype).expand(B, L, -1).clone()
+        z = self.z_init.to(device, dtype).expand(B, L, -1).clone()
+        return y, z
+
+    def supervision_step(self, x, y, z, rope):
+        """One supervision step: T-1 cycles without gradients, one with. Returns (y, z) with grad."""
+        T, n = self.cfg.H_cycles, self.cfg.L_cycles
+        with torch.no_grad():
+            for _ in range(T - 1):
+                for _ in range(n):
+                    z = self.net(z, y + x, rope)
+                y = self.net(y, z, rope)
+        for _ in range(n):
+            z = self.net(z, y + x, rope)
+        y = self.net(y, z, rope)
+        return y, z
+
+    def forward(self, tokens, puzzle_rows, y, z, labels=None):
+        """One supervision step.
+
+        tokens (B, S*S) int64 canvas tokens; puzzle_rows (B, D); y, z (B, L, D) carried states
+        (reset rows already replaced by the caller); labels (B, S*S) int64 with IGNORE_LABEL on PAD.
+        Returns dict: logits (B, S*S, 12), halt_logit (B,), y, z (detached, for the carry), and
+        with labels: loss (scalar, mean over rows), per-row exact (B,) bool, token accuracy.
+        """
+        side = int(round(math.sqrt(tokens.shape[1])))
+        rope = self.rope(side, tokens.device)
+        x = self.input_embedding(tokens, puzzle_rows)
+        y, z = self.supervision_step(x, y, z, rope)
+        P = self.cfg.puzzle_emb_len
+        logits = self.lm_head(y[:, P:])  # (B, S*S, 12)
+        halt_logit = self.q_head(y[:, 0]).squeeze(-1).float()  # (B,)
+        out = {"logits": logits, "halt_logit": halt_logit, "y": y.detach(), "z": z.detach()}
+        if labels is not None:
+            out.update(self.loss(logits, halt_logit, labels))
+        return out
+
+    @staticmethod
+    def loss(logits, halt_logit, labels):
+        mask = labels != IGNORE_LABEL  # (B, S*S)
+        n_tok = mask.sum(-1).clamp_min(1)  # (B,)
+        tok_loss = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_LABEL,
+                                   reduction="none")  # (B, S*S)
+        lm_loss = (tok_loss.sum(-1) / n_tok).mean()
+        with torch.no_grad():
+            correct = (logits.argmax(-1) == labels) & mask
+            exact = correct.sum(-1) == mask.sum(-1)  # (B,) whole grid right
+            tok_acc = (correct.sum(-1) / n_tok).mean()
+        halt_loss = F.binary_cross_entropy_with_logits(halt_logit, exact.float())
+        return {"loss": lm_loss + 0.5 * halt_loss, "lm_loss": lm_loss.detach(),
+                "halt_loss": halt_loss.detach(), "exact": exact, "tok_acc": tok_acc}
+
+
+def count_parameters(model: TRM) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_token_block(cfg: TRMConfig, L: int) -> float:
+    """Forward FLOPs of one block application per token (the baselines.md model)."""
+    D, I = cfg.hidden_size, cfg.mlp_inner
+    if cfg.mixer == "attention":
+        return 2 * (4 * D * D + 3 * D * I) + 4 * L * D
+    Lf = cfg.puzzle_emb_len + cfg.canvas_side ** 2
+    return 2 * (3 * D * I) + 2 * 3 * Lf * 2 * Lf
+
+
+def train_step_flops(cfg: TRMConfig, batch: int, side: int) -> float:
+    """Analytic FLOPs of one training supervision step (forward of all cycles + backward of the last)."""
+    L = cfg.puzzle_emb_len + side * side
+    calls = cfg.H_cycles * (cfg.L_cycles + 1)  # net calls per supervision step
+    per_call = cfg.num_layers * flops_per_token_block(cfg, L) * L * batch
+    grad_calls = cfg.L_cycles + 1
+    return per_call * calls + 2 * per_call * grad_calls

@@ -1,0 +1,93 @@
+"""Device, dtype, distributed and environment detection, in one place.
+
+Every entry point calls `compute_init()` once; it prints what it chose and why. The same command
+runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs, gloo on CPU).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class Compute:
+    device: torch.device
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    autocast_dtype: torch.dtype | None = None   # bf16 on CUDA, None (float32) on CPU
+    reason: str = ""
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(device_type="cpu", enabled=False)
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+
+def on_kaggle() -> bool:
+    return bool(os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or os.environ.get("KAGGLE_IS_COMPETITION_RERUN")
+                or os.path.isdir("/kaggle/input"))
+
+
+def pick_device(requested: str = "auto") -> tuple[torch.device, str]:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> (device, why)."""
+    if requested != "auto":
+        dev = torch.device(requested)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise SystemExit(f"--device {requested}: CUDA is not available on this machine")
+        return dev, f"requested {requested}"
+    if torch.cuda.is_available():
+        return torch.device("cuda"), f"CUDA available ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})"
+    return torch.device("cpu"), f"no GPU found; CPU with {torch.get_num_threads()} threads"
+
+
+def compute_init(requested: str = "auto", bf16: bool = True, quiet: bool = False) -> Compute:
+    """Set up device and (under torchrun) the process group. Prints the choice once."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev, why = pick_device(requested)
+    if world > 1:
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local)
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend)
+        why += f"; torchrun world size {world} ({backend})"
+    amp = torch.bfloat16 if (dev.type == "cuda" and bf16) else None
+    why += "; bf16 autocast" if amp else "; float32 (bf16 matmul is slow on CPUs)"
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    c = Compute(dev, rank, local, world, amp, why)
+    if rank == 0 and not quiet:
+        print(f"[compute] device {dev}: {why}", file=sys.stderr, flush=True)
+    return c
+
+
+def compute_cleanup():
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def print0(*args, **kwargs):
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(*args, **kwargs, flush=True)
+
+
+def synchronize(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

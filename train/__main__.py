@@ -1,0 +1,328 @@
+"""Pretrain a Tiny Recursive Model on ARC tasks.
+
+    python -m train                                   # cpu-small preset on built-in defaults
+    python -m train --preset paper-arc1 --out runs/arc1
+    torchrun --nproc_per_node 4 -m train --preset paper-arc1 --out runs/arc1
+
+Every pair of the --data tasks is trained on. The --eval-data tasks contribute their demonstrations
+to training and have their test pairs held out and scored (pass@1 / pass@2 by voting over
+augmented views): the paper's protocol. Reads top to bottom: arguments, compute, data, model,
+optimizers, resume, loop. Checkpoints: OUT/last (resumable, with optimizer and trainer state) and
+OUT/best (best held-out pass@2 so far); OUT/metrics.jsonl has one JSON object per logged step.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from submission.checkpoint import load_file, load_meta, save_checkpoint, write_json
+from submission.data import Sampler, build_puzzle_set, choose_buckets, inference_side, pair_sides
+from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
+from submission.inference import predict_items, solved_at, task_views
+from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
+from submission.runtime import compute_cleanup, compute_init, print0
+from submission.tasks import TaskError, add_task_selection_args, load_tasks, select_tasks
+from train.presets import PRESETS
+
+# -----------------------------------------------------------------------------
+# Arguments: a preset fills every default; flags given on the command line win.
+parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+g = parser.add_argument_group("run")
+g.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS), help="named settings (train/presets.py)")
+g.add_argument("--data", action="append", help="task spec(s) trained on entirely: arc1/train, arc2/train, a folder, a challenges .json (repeatable)")
+g.add_argument("--eval-data", action="append", help="task spec(s) whose demonstrations are trained on and test pairs held out and scored (repeatable; 'none' for no held-out set)")
+g.add_argument("--out", default="runs/cpu-small", help="run folder: metrics.jsonl, last/, best/")
+g.add_argument("--max-minutes", type=float, default=None, help="end cleanly (evaluate + checkpoint) after this many minutes")
+g.add_argument("--resume", action="store_true", help="continue from OUT/last exactly")
+g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+g.add_argument("--compile", action="store_true", help="torch.compile the model")
+g.add_argument("--seed", type=int, default=0)
+g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+add_task_selection_args(parser)
+g = parser.add_argument_group("model (preset defaults)")
+for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), ("num_layers", int), ("H_cycles", int),
+                  ("L_cycles", int), ("halt_max_steps", int), ("halt_exploration_prob", float),
+                  ("puzzle_emb_len", int), ("canvas_side", int), ("mixer", str), ("pos_encoding", str)]:
+    g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+g = parser.add_argument_group("optimisation (preset defaults)")
+for name, typ in [("global_batch_size", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
+                  ("puzzle_weight_decay", float), ("warmup_steps", int), ("lr_min_ratio", float), ("grad_clip", float),
+                  ("ema", float), ("steps", int), ("num_aug", int), ("translate_prob", float), ("max_buckets", int),
+                  ("eval_every", int), ("eval_views", int), ("log_every", int), ("checkpoint_every", int)]:
+    g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+args = parser.parse_args()
+cfg_run = dict(PRESETS[args.preset])
+for k, v in vars(args).items():
+    if k not in ("data", "eval_data") and (v is not None or k not in cfg_run):
+        cfg_run[k] = v
+if args.data:
+    cfg_run["data"] = args.data
+if args.eval_data:
+    cfg_run["eval_data"] = [] if args.eval_data == ["none"] else args.eval_data
+C = argparse.Namespace(**cfg_run)  # the settings actually used
+out_dir = Path(C.out)
+
+# -----------------------------------------------------------------------------
+# Compute: device, dtype, distributed.
+compute = compute_init(C.device)
+device, master = compute.device, compute.master
+torch.manual_seed(C.seed)
+if C.global_batch_size % compute.world_size:
+    sys.exit(f"--global-batch-size {C.global_batch_size} is not divisible by the world size {compute.world_size}")
+B = C.global_batch_size // compute.world_size  # rows per process
+
+# -----------------------------------------------------------------------------
+# Data: tasks -> puzzle ids (task x augmentation) -> per-bucket sample streams.
+t0 = time.time()
+def load(specs):
+    out = []
+    for spec in specs:
+        try:
+            tasks = load_tasks(spec)
+            tasks = select_tasks(tasks, max_side=C.max_side, first=C.first)
+        except TaskError as e:
+            sys.exit(f"error: {e}")
+        out += tasks
+    return out
+train_tasks, eval_tasks = load(C.data), load(C.eval_data)
+if C.tasks:
+    keep = set(t.strip() for t in C.tasks.split(",") if t.strip())
+    train_tasks = [t for t in train_tasks if t.id in keep]
+    eval_tasks = [t for t in eval_tasks if t.id in keep]
+    missing = keep - {t.id for t in train_tasks + eval_tasks}
+    if missing:
+        sys.exit(f"error: --tasks: unknown ids {sorted(missing)}")
+if not train_tasks and not eval_tasks:
+    sys.exit("error: no tasks selected (check --data/--eval-data and the selection options)")
+eval_ids = {t.id for t in eval_tasks}
+overlap = eval_ids & {t.id for t in train_tasks}
+if overlap:
+    sys.exit(f"error: {len(overlap)} held-out task(s) also in --data (e.g. {sorted(overlap)[:3]}): their test pairs would be trained on")
+ps = build_puzzle_set(train_tasks, eval_tasks, C.num_aug, seed=C.seed, keep_black=C.keep_black)
+if C.mixer == "mlp" or C.pos_encoding == "rope1d":
+    buckets = [C.canvas_side]  # fixed canvas
+else:
+    buckets = choose_buckets(pair_sides(ps, C.canvas_side), C.canvas_side, C.max_buckets)
+sampler = Sampler(ps, C.canvas_side, buckets, B, seed=C.seed * 1000 + compute.rank, translate_prob=C.translate_prob)
+n_pairs = len(ps.pair_in)
+print0(f"[data] {len(train_tasks)} training tasks + {len(eval_tasks)} held-out tasks ({len(ps.heldout_in)} held-out test pairs), "
+       f"{n_pairs} training pairs, {ps.num_puzzles} puzzle ids, buckets {buckets} "
+       f"(shares {np.round(sampler.bucket_weight, 3).tolist()}), built in {time.time() - t0:.1f}s")
+
+# -----------------------------------------------------------------------------
+# Model, EMA and optimizers.
+mcfg = TRMConfig(**{k: cfg_run[k] for k in TRMConfig.__dataclass_fields__ if k in cfg_run}, num_puzzles=ps.num_puzzles)
+raw = TRM(mcfg).to(device)
+model = raw
+if C.compile:
+    model = torch.compile(raw)
+if compute.distributed:
+    model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                                      broadcast_buffers=False)
+param_names = {p: n for n, p in raw.named_parameters()}
+opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
+ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
+eval_model = TRM(mcfg).to(device) if ema else raw  # holds EMA weights during evaluation
+explore_gen = torch.Generator(device=device)
+explore_gen.manual_seed(C.seed * 7919 + compute.rank)
+carries = [Carry.empty(raw, B, s, device) for s in buckets]
+print0(f"[model] {count_parameters(raw):,} parameters + puzzle table {tuple(raw.puzzle_emb.shape)}; "
+       f"T={mcfg.H_cycles} n={mcfg.L_cycles} steps={mcfg.halt_max_steps} canvas {mcfg.canvas_side} {mcfg.mixer}/{mcfg.pos_encoding}")
+
+# -----------------------------------------------------------------------------
+# Resume: weights, optimizer, carries, sampler and RNG state, so the next losses match exactly.
+start_step, best, elapsed_before = 0, -1.0, 0.0
+if C.resume:
+    last = out_dir / "last"
+    meta = load_meta(last)
+    w = load_file(last / "model.safetensors", device)
+    w["puzzle_emb"] = load_file(last / "puzzles.safetensors", device)["puzzle_emb"]
+    raw.load_state_dict(w)
+    if ema:
+        loaded = load_file(last / "ema.safetensors", device)
+        ema = {n: loaded[n].float() for n in ema}  # keep parameter order for the fused lerp
+    st = load_file(last / "optimizer.safetensors")
+    opt.load_state_tensors(st, param_names)
+    js = json.loads((last / "train_state.json").read_text())
+    r = compute.rank
+    carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
+    sampler.load_state({k[len(f"r{r}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{r}.sampler.")}, js["sampler"][r])
+    explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu() if device.type == "cpu" else st[f"r{r}.explore_rng"].to(torch.uint8))
+    start_step, best, elapsed_before = meta["step"], meta.get("best_pass2", -1.0), meta.get("elapsed_s", 0.0)
+    print0(f"[resume] from {last} at step {start_step}")
+
+# -----------------------------------------------------------------------------
+# Helpers used by the loop: evaluation, checkpoint writing.
+items, item_views, item_sides, item_truth, item_task = [], [], [], [], []
+for t_idx, task in enumerate(eval_tasks):
+    ti = ps.task_ids.index(task.id)
+    for k, test_in in enumerate(task.test_inputs):
+        if task.test_outputs is None:
+            continue
+        items.append(test_in)
+        item_views.append(task_views(ps.dihedrals, ps.colours, int(ps.task_base[ti]), int(ps.task_count[ti]), C.eval_views))
+        item_sides.append(inference_side(task.train, test_in, C.canvas_side))
+        item_truth.append(task.test_outputs[k])
+        item_task.append(task.id)
+
+
+def evaluate() -> dict:
+    """pass@1 / pass@2 on the held-out test pairs with the EMA weights (rank 0 only)."""
+    if not items:
+        return {}
+    if ema:
+        eval_model.load_state_dict({**ema, "puzzle_emb": raw.puzzle_emb, "y_init": raw.y_init, "z_init": raw.z_init}, strict=False)
+        eval_model.puzzle_emb = raw.puzzle_emb
+    eval_model.eval()
+    res = predict_items(eval_model, items, item_views, item_sides, device, compute.autocast(),
+                        batch_size=max(B, 64), halt="all")
+    # Per-task score = fraction of its test outputs solved, averaged over tasks (ARC Prize's rule).
+    per_task: dict = {}
+    for r, truth, tid in zip(res["ranked"], item_truth, item_task):
+        per_task.setdefault(tid, []).append((solved_at(r, truth, 1), solved_at(r, truth, 2)))
+    pass1 = float(np.mean([np.mean([a for a, _ in v]) for v in per_task.values()]))
+    pass2 = float(np.mean([np.mean([b for _, b in v]) for v in per_task.values()]))
+    return {"pass1": pass1, "pass2": pass2, "eval_tasks": len(per_task), "eval_outputs": len(items),
+            "solved_tasks": sorted(t for t, v in per_task.items() if all(b for _, b in v))}
+
+
+def run_meta(step: int, metrics: dict, elapsed: float) -> dict:
+    return {"preset": C.preset, "args": {k: v for k, v in cfg_run.items()}, "step": step, "elapsed_s": elapsed,
+            "metrics": metrics, "best_pass2": best, "data": {"train": C.data, "eval": C.eval_data,
+            "max_side": C.max_side, "train_tasks": len(train_tasks), "heldout_tasks": sorted(eval_ids)},
+            "buckets": buckets, "puzzle_map": ps.puzzle_map(), "world_size": compute.world_size,
+            "device": str(device), "torch": torch.__version__}
+
+
+def save(folder: str, step: int, metrics: dict, elapsed: float, resumable: bool):
+    """Gather every rank's trainer state, then rank 0 writes the folder."""
+    state, js = {}, None
+    if resumable:
+        mine = {k: v for b in range(len(buckets)) for k, v in carries[b].tensors(f"carry{b}").items()}
+        arrays, sj = sampler.state()
+        mine.update({k: torch.from_numpy(v) for k, v in arrays.items()})
+        mine["explore_rng"] = explore_gen.get_state()
+        if compute.distributed:
+            gathered = [None] * compute.world_size
+            dist.all_gather_object(gathered, ({k: v.cpu() for k, v in mine.items()}, sj))
+        else:
+            gathered = [(mine, sj)]
+        for r, (m, _) in enumerate(gathered):
+            state.update({f"r{r}.{k}": v for k, v in m.items()})
+        state.update(opt.state_tensors(param_names))
+        js = {"sampler": [s for _, s in gathered]}
+    if master:
+        rec = {"dihedrals": ps.dihedrals, "colours": ps.colours}
+        save_checkpoint(out_dir / folder, raw, run_meta(step, metrics, elapsed), ema=ema, puzzle_records=rec,
+                        optimizer_state=state if resumable else None, train_state=js)
+
+
+# -----------------------------------------------------------------------------
+# Training loop: evaluate and save at the top of an iteration; the step itself is fenced below.
+out_dir.mkdir(parents=True, exist_ok=True)
+metrics_file = open(out_dir / "metrics.jsonl", "a") if master else None
+def log(obj):
+    if master:
+        metrics_file.write(json.dumps(obj) + "\n")
+        metrics_file.flush()
+
+bar = None
+if master and not C.no_progress:
+    try:
+        from tqdm import tqdm
+        bar = tqdm(total=C.steps, initial=start_step, dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
+    except ImportError:
+        bar = None
+t_start = time.time()
+deadline = t_start + C.max_minutes * 60 if C.max_minutes else None
+flops_per_step = {s: train_step_flops(mcfg, B, s) for s in buckets}
+window = {"loss": 0.0, "exact": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
+last_eval: dict = {}
+step = start_step
+while True:
+    elapsed = elapsed_before + time.time() - t_start
+    timed_out = deadline is not None and time.time() >= deadline
+    if compute.distributed:
+        flag = torch.tensor([float(timed_out)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+        timed_out = bool(flag.item())
+    last_step = step >= C.steps or timed_out
+
+    if (step > start_step or last_step) and (step % C.eval_every == 0 or last_step):
+        if master and items:
+            t_eval = time.time()
+            last_eval = evaluate()
+            last_eval["eval_s"] = round(time.time() - t_eval, 2)
+            log({"step": step, "elapsed_s": round(elapsed, 2), "event": "eval", **last_eval})
+            print0(f"\n[eval] step {step}: held-out pass@1 {last_eval['pass1']:.3f} pass@2 {last_eval['pass2']:.3f} "
+                   f"({last_eval['eval_tasks']} tasks, {last_eval['eval_outputs']} test outputs, {last_eval['eval_s']}s)")
+            if last_eval["pass2"] > best:
+                best = last_eval["pass2"]
+                save("best", step, last_eval, elapsed, resumable=False)
+        elif master and not items and last_step:
+            save("best", step, {}, elapsed, resumable=False)  # nothing held out: best = last
+    if (step > start_step and step % C.checkpoint_every == 0) or last_step:
+        save("last", step, last_eval, elapsed, resumable=True)
+    if last_step:
+        break
+
+    # ---- one training step: choose a bucket, refresh halted rows, supervise, update ----
+    b = sampler.next_bucket()
+    fresh = batch_to_device(sampler.batch(b), device)
+    lr = lr_at(step, C.lr, C.warmup_steps, C.steps, C.lr_min_ratio)
+    plr = lr_at(step, C.puzzle_lr, C.warmup_steps, C.steps, C.lr_min_ratio)
+    for grp in opt.param_groups:
+        grp["lr"] = lr
+    out = act_step(model, raw, carries[b], fresh, compute.autocast(), explore_gen, training=True)
+    out["loss"].backward()
+    if C.grad_clip:
+        torch.nn.utils.clip_grad_norm_(raw.parameters(), C.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    sparse_sign_sgd_(raw.puzzle_emb, carries[b].puzzle_ids, out["rows"].grad, plr, C.puzzle_weight_decay,
+                     compute.distributed)
+    if ema:
+        with torch.no_grad():
+            torch._foreach_lerp_(list(ema.values()), [p.detach().float() for p in raw.parameters()], 1 - C.ema)
+    step += 1
+
+    # ---- logging: the only host-device sync, every log_every steps ----
+    window["loss"] += out["loss"].detach()
+    window["exact"] += out["exact"].float().mean()
+    window["n"] += 1
+    window["samples"] += B * compute.world_size
+    window["flops"] += flops_per_step[buckets[b]] * compute.world_size
+    if step % C.log_every == 0 or step == C.steps:
+        dt = time.time() - window["t"]
+        loss, exact = float(window["loss"]) / window["n"], float(window["exact"]) / window["n"]
+        rate = window["n"] / dt
+        rec = {"step": step, "loss": round(loss, 5), "exact": round(exact, 4), "lr": lr, "steps_per_s": round(rate, 3),
+               "samples_per_s": round(window["samples"] / dt, 2), "gflops_per_s": round(window["flops"] / dt / 1e9, 2),
+               "elapsed_s": round(elapsed_before + time.time() - t_start, 2)}
+        log(rec)
+        if bar is not None:
+            bar.set_postfix_str(f"loss {loss:.3f} exact {exact:.3f} {rate:.2f} it/s"
+                                + (f" pass@2 {last_eval['pass2']:.3f}" if last_eval else ""))
+            bar.update(step - bar.n)
+        elif master:
+            left = (C.steps - step) / max(rate, 1e-9)
+            print0(f"step {step}/{C.steps} loss {loss:.4f} exact {exact:.3f} {rate:.2f} steps/s ETA {left / 60:.1f} min")
+        window = {"loss": 0.0, "exact": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
+
+if bar is not None:
+    bar.close()
+if master:
+    metrics_file.close()
+    summary = {"steps": step, "elapsed_s": round(elapsed_before + time.time() - t_start, 1), "best_pass2": best, **last_eval}
+    write_json(summary, out_dir / "summary.json")
+    print0(f"[done] {step} steps in {summary['elapsed_s']}s; held-out pass@2 {last_eval.get('pass2', float('nan')):.3f} "
+           f"(best {best:.3f}) on {last_eval.get('eval_tasks', 0)} tasks; checkpoints in {out_dir}/best and {out_dir}/last")
+compute_cleanup()

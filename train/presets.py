@@ -1,0 +1,39 @@
+"""Named training presets: plain data. Every key is a `python -m train` flag (dashes -> underscores);
+a flag given on the command line overrides the preset. The values used are saved in meta.json.
+"""
+
+# The paper's ARC settings (trm_facts.md): TRM-Att, hidden 512, T=3, n=4, 16 supervision steps,
+# global batch 768, Adam-atan2 lr 1e-4, puzzle-embedding sign-SGD lr 1e-2, wd 0.1, warmup 2000,
+# 1000 augmentations per task, EMA 0.999. ~520K steps, ~3 days on 4xH100.
+PAPER = dict(
+    hidden_size=512, num_heads=8, mlp_inner=1536, num_layers=2, H_cycles=3, L_cycles=4,
+    halt_max_steps=16, halt_exploration_prob=0.1, puzzle_emb_len=16, canvas_side=30,
+    mixer="attention", pos_encoding="rope2d",
+    global_batch_size=768, lr=1e-4, puzzle_lr=1e-2, weight_decay=0.1, puzzle_weight_decay=0.1,
+    warmup_steps=2000, lr_min_ratio=1.0, grad_clip=1.0, ema=0.999, num_aug=1000, keep_black=True,
+    translate_prob=0.5, max_buckets=8, steps=520_000, eval_every=10_000, eval_views=64,
+    log_every=50, checkpoint_every=2000, max_side=None,
+)
+
+PRESETS = {
+    # The paper also trains on ConceptARC: add `--data path/to/ConceptARC` (a folder of task files).
+    "paper-arc1": dict(PAPER, data=["arc1/train"], eval_data=["arc1/eval"]),
+    "paper-arc2": dict(PAPER, data=["arc2/train"], eval_data=["arc2/eval"]),
+    # Learns something real on small ARC-AGI-1 tasks in minutes on 2 CPU cores. Chosen by
+    # measurement (docs/benchmarks.md): a 128-wide model, canvas 11 (grids up to 10x10),
+    # T=2 cycles of n=2 latent updates, 8 supervision steps, a higher learning rate.
+    "cpu-small": dict(
+        PAPER, hidden_size=128, num_heads=4, mlp_inner=384, H_cycles=2, L_cycles=2, halt_max_steps=8,
+        puzzle_emb_len=4, canvas_side=11, global_batch_size=64, lr=1e-3, puzzle_lr=1e-2,
+        warmup_steps=100, ema=0.99, num_aug=64, max_buckets=4, steps=3000, eval_every=500,
+        eval_views=8, log_every=20, checkpoint_every=500, max_side=10,
+        data=["arc1/train"], eval_data=["arc1/eval"],
+    ),
+    # For tests: a few seconds.
+    "tiny-test": dict(
+        PAPER, hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=2, L_cycles=1, halt_max_steps=3,
+        puzzle_emb_len=2, canvas_side=8, global_batch_size=8, lr=1e-3, puzzle_lr=1e-2, warmup_steps=5,
+        ema=0.9, num_aug=4, max_buckets=3, steps=20, eval_every=10, eval_views=2, log_every=1,
+        checkpoint_every=10, max_side=7, data=["arc1/train"], eval_data=[],
+    ),
+}
