@@ -14,6 +14,7 @@ raw little-endian tensors), so the Kaggle entry needs no extra package.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -69,8 +70,16 @@ def load_file(path, device="cpu") -> dict:
     for name, info in header.items():
         if name == "__metadata__":
             continue
+        if info.get("dtype") not in _FROM:
+            raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {info.get('dtype')!r}")
         dt = _FROM[info["dtype"]]
         a, b = info["data_offsets"]
+        # The span must lie inside the file and hold exactly shape x dtype bytes (a short or lying
+        # header must not read as truncated data or zeros).
+        size = math.prod(info["shape"]) * torch.empty((), dtype=dt).element_size()
+        if not (0 <= a <= b <= len(data) - base) or b - a != size:
+            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[a, b]} do not hold {size} bytes "
+                             f"of {info['dtype']} {info['shape']} inside the file")
         buf = bytearray(data[base + a:base + b])
         t = torch.frombuffer(buf, dtype=torch.uint8) if buf else torch.zeros(0, dtype=torch.uint8)
         t = t.view(dt).reshape(info["shape"]).clone() if buf else torch.zeros(info["shape"], dtype=dt)
@@ -142,8 +151,10 @@ def load_model(path, device="cpu", use_ema: bool = True) -> tuple[TRM, dict, dic
     puzzles = load_file(ckpt / "puzzles.safetensors")
     cfg.num_puzzles = int(puzzles["puzzle_emb"].shape[0])
     model = TRM(cfg)
-    weights = load_file(ckpt / ("ema.safetensors" if use_ema and (ckpt / "ema.safetensors").is_file()
-                                else "model.safetensors"))
+    weights = load_file(ckpt / "model.safetensors")
+    if use_ema and (ckpt / "ema.safetensors").is_file():
+        # The EMA holds parameters only; buffers (y_init, z_init) come from model.safetensors.
+        weights.update(load_file(ckpt / "ema.safetensors"))
     weights["puzzle_emb"] = puzzles.pop("puzzle_emb")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:

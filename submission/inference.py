@@ -3,8 +3,12 @@
 A "view" is one test input under one augmentation of its task, with that augmentation's puzzle id.
 run_views() runs views through up to halt_max_steps supervision steps, batched by canvas side;
 rows either stop when their halt logit turns positive ("act") or all run to the end ("all").
-vote() decodes every prediction, maps it back to the original orientation and colours, merges
-identical candidates and ranks them by vote count, ties broken by mean halt confidence.
+Decoding maps every prediction back to the original orientation and colours; gather_candidates
+merges identical ones. Two rankings:
+- rank_by_votes: vote count, ties broken by mean halt confidence (the reference's rule);
+- rank_by_poe: "product of experts" (the ARChitects, NVARC): each distinct candidate is re-scored
+  by its summed log-probability under every view of its test input, read from the views' final
+  log-probs (run_views(return_logprobs=True)).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import torch
 
 from .augment import Aug
 from .data import GridPacker
-from .encoding import decode_batch, encode_batch
+from .encoding import PAD, decode_batch, encode_batch, encode_grid
 from .model import TRM
 
 
@@ -47,9 +51,11 @@ def make_viewset(inputs: list[np.ndarray], sides: list[int], views_per_item: lis
 
 @torch.no_grad()
 def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, max_steps: int | None = None,
-              halt: str = "all", record_steps: tuple = ()) -> dict:
+              halt: str = "all", record_steps: tuple = (), return_logprobs: bool = False) -> dict:
     """Returns {"pred": list of (V,) token arrays (S*S,), "conf": (V,) sigmoid halt at the answer's
-    step, "steps": (V,) steps used, "per_step": {k: list of token arrays}}."""
+    step, "steps": (V,) steps used, "per_step": {k: list of token arrays}} and, with
+    return_logprobs, "logprobs": list of (S*S, 12) float16 arrays on the CPU, the log-softmax of
+    each view's logits at the step its answer was taken from (what rank_by_poe reads)."""
     cfg = model.cfg
     max_steps = max_steps or cfg.halt_max_steps
     V = len(vs.item)
@@ -57,6 +63,7 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
     conf = np.zeros(V, np.float32)
     used = np.zeros(V, np.int64)
     per_step = {k: [None] * V for k in record_steps if k <= max_steps}
+    logprobs: list = [None] * V if return_logprobs else []
     buf, starts, heights, widths = vs.packer_arrays
     no_shift = np.zeros((0, 2), np.int64)
     for side in np.unique(vs.sides):
@@ -73,6 +80,7 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
             final_q = torch.zeros(len(b), device=device)
             final_step = torch.zeros(len(b), dtype=torch.long, device=device)
             done = torch.zeros(len(b), dtype=torch.bool, device=device)
+            final_lp = None
             for step in range(1, max_steps + 1):
                 with autocast:
                     out = model(tokens, rows, y, z)
@@ -81,6 +89,9 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
                 q = torch.sigmoid(out["halt_logit"])
                 take = ~done
                 final = torch.where(take[:, None], p, final)
+                if return_logprobs:
+                    lp = torch.log_softmax(out["logits"].float(), dim=-1).half()  # (b, S*S, 12)
+                    final_lp = lp if final_lp is None else torch.where(take[:, None, None], lp, final_lp)
                 final_q = torch.where(take, q, final_q)
                 final_step = torch.where(take, torch.full_like(final_step, step), final_step)
                 if step in per_step:
@@ -95,7 +106,14 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
             fq, fs = final_q.float().cpu().numpy(), final_step.cpu().numpy()
             for j, v in enumerate(b):
                 pred[v], conf[v], used[v] = fin[j], fq[j], fs[j]
-    return {"pred": pred, "conf": conf, "steps": used, "per_step": per_step}
+            if return_logprobs:
+                lps = final_lp.cpu().numpy()
+                for j, v in enumerate(b):
+                    logprobs[v] = lps[j]
+    out = {"pred": pred, "conf": conf, "steps": used, "per_step": per_step}
+    if return_logprobs:
+        out["logprobs"] = logprobs
+    return out
 
 
 def decode_views(vs: ViewSet, preds: list) -> list:
@@ -148,6 +166,39 @@ def rank_by_votes(cands: list[Candidate]) -> list[Candidate]:
     for c in cands:
         c.score = c.votes + 1e-3 * c.mean_conf
     return sorted(cands, key=lambda c: (-c.votes, -c.mean_conf))
+
+
+def candidate_logprob(grid: np.ndarray, aug: Aug, side: int, logprobs: np.ndarray) -> float:
+    """Log-probability of an original-frame candidate under one view: the candidate is put into the
+    view's frame (aug.apply) and encoded on the view's canvas; the view's log-probs (S*S, 12) are
+    summed at the non-PAD cells (colours and EOS: the cells the loss supervises).
+    -inf when the candidate does not fit the canvas."""
+    g = aug.apply(grid)
+    if g.shape[0] > side or g.shape[1] > side:
+        return float("-inf")
+    canvas = encode_grid(g, side).ravel()  # (S*S,)
+    cells = np.flatnonzero(canvas != PAD)
+    return float(logprobs[cells, canvas[cells]].astype(np.float64).sum())
+
+
+def rank_by_poe(cands: list[Candidate], vs: ViewSet, logprobs: list, top: int = 8) -> list[Candidate]:
+    """Product of experts: the `top` candidates by votes are re-scored by their log-probability
+    summed over every view of their test input (all the candidates of one list share the item);
+    they come first, best sum first (ties: votes), the rest follow in vote order.
+    Candidate.score holds the summed log-probability (-inf for the unscored)."""
+    ranked = rank_by_votes(cands)
+    head, tail = ranked[:top], ranked[top:]
+    if not head:
+        return ranked
+    item = vs.item[head[0].views[0]]
+    views = np.flatnonzero(vs.item == item)
+    augs = [Aug(int(vs.dihedrals[v]), tuple(int(c) for c in vs.colours[v])) for v in views]
+    for c in head:
+        c.score = sum(candidate_logprob(c.grid, a, int(vs.sides[v]), logprobs[v]) for a, v in zip(augs, views))
+    for c in tail:
+        c.score = float("-inf")
+    head = sorted(head, key=lambda c: (-c.score, -c.votes, -c.mean_conf))
+    return head + tail
 
 
 def task_views(ps_dihedrals: np.ndarray, ps_colours: np.ndarray, base: int, count: int, n_views: int) -> list:

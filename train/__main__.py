@@ -37,7 +37,7 @@ parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.spl
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 g = parser.add_argument_group("run")
 g.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS), help="named settings (train/presets.py)")
-g.add_argument("--data", action="append", help="task spec(s) trained on entirely: arc1/train, arc2/train, a folder, a challenges .json (repeatable)")
+g.add_argument("--data", action="append", help="task spec(s) trained on entirely: arc1/train, arc2/train, a folder, a challenges .json (repeatable; 'none' for none)")
 g.add_argument("--eval-data", action="append", help="task spec(s) whose demonstrations are trained on and test pairs held out and scored (repeatable; 'none' for no held-out set)")
 g.add_argument("--out", default="runs/cpu-small", help="run folder: metrics.jsonl, last/, best/")
 g.add_argument("--max-minutes", type=float, default=None, help="end cleanly (evaluate + checkpoint) after this many minutes")
@@ -66,7 +66,7 @@ for k, v in vars(args).items():
 if args.data:
     cfg_run["data"] = args.data
 if args.eval_data:
-    cfg_run["eval_data"] = [] if args.eval_data == ["none"] else args.eval_data
+    cfg_run["eval_data"] = args.eval_data
 C = argparse.Namespace(**cfg_run)  # the settings actually used
 out_dir = Path(C.out)
 
@@ -85,6 +85,8 @@ t0 = time.time()
 def load(specs):
     out = []
     for spec in specs:
+        if spec == "none":
+            continue
         try:
             tasks = load_tasks(spec)
             tasks = select_tasks(tasks, max_side=C.max_side, first=C.first)
