@@ -3,8 +3,8 @@
 Commands:
   score SUBMISSION SOLUTIONS [--json]   score a submission (per-task score, per-output, pass@1)
   validate SUBMISSION CHALLENGES        check a submission against Kaggle's format rules
-  simulate                              (placeholder, wired later)
-  report                                (placeholder, wired later)
+  simulate --checkpoint DIR --data SPEC  the Kaggle rerun on this machine, scored, with a report
+  report SUBMISSION DATA                 score an existing submission and draw it
 
 Each command lives in a module as two plain functions, `add_<name>_args(parser)` and
 `run_<name>(args) -> exit code`; COMMANDS below lists them. To add a command, write those two
@@ -14,21 +14,7 @@ functions in its module and add one row here.
 import argparse
 import sys
 
-from offline_eval import scoring
-
-# -----------------------------------------------------------------------------
-# Placeholders for commands the lead wires later. Replace a row in COMMANDS with the real
-# module's functions, e.g. ("report", "...", report.add_report_args, report.run_report).
-
-
-def add_placeholder_args(parser):
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help="(not wired yet)")
-
-
-def run_placeholder(args) -> int:
-    print(f"error: `{args.command}` is not wired yet", file=sys.stderr)
-    return 2
-
+from offline_eval import scoring, simulate
 
 # -----------------------------------------------------------------------------
 # The command table: (name, help, add_args, run)
@@ -37,9 +23,10 @@ COMMANDS = [
     ("score", "score a submission against solutions", scoring.add_score_args, scoring.run_score),
     ("validate", "check a submission against Kaggle's format rules",
      scoring.add_validate_args, scoring.run_validate),
-    # --- to be wired by the lead ---
-    ("simulate", "(not wired yet) run the submission pipeline offline", add_placeholder_args, run_placeholder),
-    ("report", "(not wired yet) write an HTML report with grids and plots", add_placeholder_args, run_placeholder),
+    ("simulate", "the Kaggle rerun on this machine: run the entry on hidden-like tasks, validate, score, report",
+     simulate.add_simulate_args, simulate.run_simulate),
+    ("report", "score an existing submission and write an HTML report with grids",
+     simulate.add_report_args, simulate.run_report),
 ]
 
 # -----------------------------------------------------------------------------

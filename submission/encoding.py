@@ -53,7 +53,7 @@ def decode_grid(canvas: np.ndarray, offset: tuple = (0, 0)) -> np.ndarray | None
     return (c[:h, :w] - COLOUR0).astype(np.uint8)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _src_index(d, i, j, h, w):
     # Source cell (of the original h x w grid) of cell (i, j) of its dihedral image d.
     if d == 0:
@@ -73,7 +73,7 @@ def _src_index(d, i, j, h, w):
     return h - 1 - j, w - 1 - i
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shifts, side, out):
     """Write B augmented grids into out (B, side, side) uint8, overwriting it.
 
@@ -103,7 +103,7 @@ def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shi
                 out[b, i, c0 + tw] = EOS
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def decode_batch(tokens, side, out, shapes):
     """Decode B canvases (B, side*side) at offset (0, 0): out (B, side, side) uint8 colours,
     shapes (B, 2) int64 (0, 0 when the top-left cell is not a colour)."""

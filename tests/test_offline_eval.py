@@ -230,8 +230,8 @@ def test_cli_score_and_validate(tmp_path):
     assert p.returncode == 1
     assert "junk.json: invalid JSON at line 1" in p.stdout
 
-    p = _cli("simulate")  # placeholder until wired
-    assert p.returncode == 2 and "not wired" in p.stderr
+    p = _cli("simulate")  # required arguments missing: argparse's usage error
+    assert p.returncode == 2 and "--checkpoint" in p.stderr
 
 
 # -----------------------------------------------------------------------------

@@ -16,13 +16,15 @@ What is measured, in the order it runs (every number comes from this run, on thi
 4. Training on the real ARC-AGI-1 distribution: per-bucket canvases as the trainer chooses them,
    batches from the Sampler. Each bucket is timed separately and weighted by its share of the
    samples (the trainer draws bucket b with that probability), which is the expected trainer
-   throughput with far less noise than a handful of randomly drawn steps. The ratio to (3) is the
-   "do less work" speedup.
+   throughput with far less noise than a handful of randomly drawn steps (the full-canvas bucket
+   reuses the time of 3, the same shape). The ratio to 3 is the "do less work" speedup.
 5. Inference: run_views at the full canvas, samples/s for halt_max_steps supervision steps.
 
 One training "step" is exactly the step of train/__main__.py: act_step + backward + grad clip +
 AdamAtan2 + sparse_sign_sgd_ on the puzzle table + EMA lerp. CPU timings on these VMs vary by
-+-15% from run to run: compare ratios measured in one run. The reference's own figures
++-15% from run to run, and far more while other processes share the cores (each timing prints
+its "CPU share": process CPU time / (wall x threads), 1.0 when the cores are ours alone): compare
+ratios measured in one run. The reference's own figures
 (docs/baselines.md) are printed beside ours for --preset paper-arc1 and tiny-ref on CPU.
 """
 import argparse
@@ -31,7 +33,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -87,8 +88,8 @@ parser.add_argument("--infer-batch-size", type=int, default=None,
 parser.add_argument("--infer-steps", type=int, default=None,
                     help="supervision steps run in the timed inference pass (default: all halt_max_steps on "
                          "CUDA, 2 on CPU); every step costs the same, so samples/s is scaled to halt_max_steps")
-parser.add_argument("--steps", type=int, default=10, help="timed training steps per measurement")
-parser.add_argument("--warmup", type=int, default=3, help="untimed training steps before each measurement")
+parser.add_argument("--steps", type=int, default=10, help="timed training steps per measurement (default 10)")
+parser.add_argument("--warmup", type=int, default=3, help="untimed training steps before each measurement (default 3)")
 parser.add_argument("--bucket-steps", type=int, default=None,
                     help="timed steps per bucket in section 4, after 1 warm-up (default: half of --steps, at least 1)")
 parser.add_argument("--build-aug", type=int, default=1000,
@@ -217,7 +218,7 @@ if args.build_aug == 1000:
 
 # The training set of this preset, as train/__main__.py builds it (reused when it is the same build).
 def load(specs):
-    return [t for spec in specs for t in select_tasks(load_tasks(spec), max_side=C.max_side)]
+    return [t for spec in specs if spec != "none" for t in select_tasks(load_tasks(spec), max_side=C.max_side)]
 if C.data == ["arc1/train"] and C.eval_data == ["arc1/eval"] and C.max_side is None and C.num_aug == args.build_aug:
     train_tasks, eval_tasks, ps = arc1_train, arc1_eval, ps_full
 else:
@@ -383,7 +384,7 @@ rows = [("matmul peak GFLOP/s", f"{peak:,.1f}"),
         (f"build ARC-AGI-1 x{args.build_aug}: wall s / MB / ids", f"{build_s:.1f} / {records_mb:.1f} / {results['build']['puzzle_ids']:,}"),
         ("Sampler.batch samples/s", f"{sample_rate:,.0f}")]
 if not on_cuda:
-    rows.append(("CPU share while training (1.0 = cores to ourselves)", f"{fixed_res['cpu_share']:.2f}"))
+    rows.append(("CPU share in training (1.0 = cores to ourselves)", f"{fixed_res['cpu_share']:.2f}"))
 for k, v in rows:
     print(f"   {k:<50} {v}")
 
