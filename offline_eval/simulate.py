@@ -32,7 +32,7 @@ from offline_eval.render import line_plot_svg
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_AXES = {  # --sweep AXIS=V1,V2,...  ->  the entry's flag
-    "views": "--views", "vote": "--vote", "ttt-steps": "--ttt-steps", "sup-steps": "--sup-steps",
+    "views": "--views", "vote": "--vote", "ttt-steps": "--ttt-steps",
     "halt": "--halt", "num-aug": "--num-aug", "ttt-mode": "--ttt-mode",
 }
 
@@ -264,7 +264,7 @@ def run_simulate(args) -> int:
                if r["name"].startswith(axis + "-") and re.fullmatch(r"[0-9.]+", r["name"].split("-", 1)[1])]
         if len(pts) >= 2:
             plots.append(line_plot_svg({"score": sorted(pts)}, f"Score against {axis}", axis, "score",
-                                       logx=axis in ("views", "sup-steps", "ttt-steps")))
+                                       logx=axis in ("views", "ttt-steps")))
     sub = base.get("submission") or {}
     scores = scoring.score_submission(sub, solutions)
     views = task_views(tasks, sub, scores)

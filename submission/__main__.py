@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", help="submission .json to write (default: $TRM_KAGGLE_WORKING/submission.json on "
                                     "Kaggle, ./submission.json elsewhere)")
     g.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                   help=f"wall-clock limit from start (default {KAGGLE_TIME_LIMIT} on Kaggle, 600 elsewhere)")
+                   help=f"wall-clock limit counted from this command's start (default {KAGGLE_TIME_LIMIT} on "
+                        "Kaggle, 600 elsewhere; a notebook that spent time before should pass what is left)")
     g.add_argument("--margin", type=float, default=None, metavar="SECONDS",
                    help=f"plan to finish this long before the limit (default {KAGGLE_MARGIN} on Kaggle, "
                         "10%% of the limit elsewhere)")
@@ -178,8 +179,8 @@ def solve_settings(meta: dict, args):
         grad_clip=a.get("grad_clip", 1.0) or 0.0, ema=pick(args.ema, "ema", 0.0) or 0.0,
         translate_prob=a.get("translate_prob", 0.5), max_buckets=int(a.get("max_buckets", 8)),
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
-        poe_top=args.poe_top, report_candidates=10 if args.candidates else 0, infer_batch_size=args.infer_batch_size, infer_share=args.infer_share,
-        seed=args.seed)
+        poe_top=args.poe_top, report_candidates=10 if args.candidates else 0,
+        infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, seed=args.seed)
 
 
 def make_shards(tasks: list, per_shard: int) -> list[list]:
@@ -343,7 +344,8 @@ def run_workers(args, settings, ckpt, devices, in_process, shards, weights, sub,
     ctx = mp.get_context("spawn")
     outbox = queue.Queue() if in_process else ctx.Queue()
     stop = threading.Event() if in_process else ctx.Event()
-    threads = None if in_process or devices[0] != "cpu" else max(1, (os.cpu_count() or 1) // len(devices))
+    # Worker processes share the cores (CPU workers compute on them; GPU workers feed their card).
+    threads = None if in_process else max(1, (os.cpu_count() or 1) // len(devices))
     workers = {}  # wid -> dict(device, handle, inbox, state, shard, restarts)
 
     def start(wid, device, restarts=0):

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_meta, resolve_checkpoint
-from .solve import SolveSettings, ShardSolver
+from .model import train_step_flops
+from .solve import SolveSettings, ShardSolver, forward_step_flops
 from .tasks import Task
 
 L4_TFLOPS = 121.0
@@ -66,6 +67,12 @@ def synthetic_tasks(n: int, side: int, n_train: int = 3, seed: int = 0) -> list:
     return [Task(f"bench{i}", [(grid(), grid()) for _ in range(n_train)], [grid()]) for i in range(n)]
 
 
+def _hms(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m submission.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -106,6 +113,8 @@ def main(argv=None):
     step_s = st["ttt_step_s"]
     input_s = st["infer_s"] / sum(len(t.test_inputs) for t in tasks)
 
+    train_gflops = train_step_flops(cfg, st["batch_size"], cfg.canvas_side) / step_s / 1e9
+    infer_gflops = forward_step_flops(cfg, args.views, cfg.canvas_side) * cfg.halt_max_steps / input_s / 1e9
     peak, peak_how = device_peak(device)
     ratio = peak / (L4_TFLOPS * 1e12)
     n_inputs = args.tasks * args.inputs_per_task
@@ -116,6 +125,7 @@ def main(argv=None):
     res = {"device": peak_how, "canvas_side": cfg.canvas_side, "hidden_size": cfg.hidden_size,
            "halt_max_steps": cfg.halt_max_steps, "ttt_mode": args.ttt_mode, "ttt_batch_size": st["batch_size"],
            "ttt_step_s": step_s, "views": args.views, "test_input_s": input_s, "ratio_here_to_L4": ratio,
+           "train_gflops_achieved": train_gflops, "infer_gflops_achieved": infer_gflops,
            "projection": {"tasks": args.tasks, "test_inputs": n_inputs, "shards": n_shards,
                           "ttt_steps_per_shard": args.ttt_steps, "ttt_s_4xL4": proj(ttt_here),
                           "inference_s_4xL4": proj(inf_here), "total_s_4xL4": proj(ttt_here + inf_here)}}
@@ -123,14 +133,14 @@ def main(argv=None):
     print(f"[bench] checkpoint {ckpt}: hidden {cfg.hidden_size}, canvas {cfg.canvas_side}, "
           f"T={cfg.H_cycles} n={cfg.L_cycles}, {cfg.halt_max_steps} supervision steps")
     print(f"[bench] test-time training ({args.ttt_mode}, {st['batch_size']} rows at the full canvas): "
-          f"{step_s:.3f} s/step")
+          f"{step_s:.3f} s/step ({train_gflops:.1f} GFLOP/s achieved)")
     print(f"[bench] inference ({args.views} views x {cfg.halt_max_steps} steps at the full canvas): "
-          f"{input_s:.3f} s per test input")
+          f"{input_s:.3f} s per test input ({infer_gflops:.1f} GFLOP/s achieved)")
     rough = " (rough: CPU float32 vs GPU bf16)" if device.type == "cpu" else ""
     print(f"[bench] projection for {args.tasks} tasks ({n_inputs:.0f} test inputs) on 4 x L4, "
           f"time here x {ratio:.4g} (peak here / {L4_TFLOPS:g} TFLOP/s) / 4{rough}:")
-    print(f"[bench]   TTT {n_shards} shards x {args.ttt_steps} steps: {proj(ttt_here) / 3600:.2f} h; "
-          f"inference: {proj(inf_here) / 60:.1f} min; total {proj(ttt_here + inf_here) / 3600:.2f} h "
+    print(f"[bench]   TTT {n_shards} shards x {args.ttt_steps} steps: {_hms(proj(ttt_here))}; "
+          f"inference: {_hms(proj(inf_here))}; total {_hms(proj(ttt_here + inf_here))} "
           f"(upper bound: every grid at the full canvas)")
     if args.json:
         with open(args.json, "w") as f:

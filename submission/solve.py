@@ -176,7 +176,9 @@ class ShardSolver:
         step, flops, last_log, loss_sum, exact_sum, n_win = 0, 0.0, time.time(), 0.0, 0.0, 0
         cal_t = cal_f = t_first = None
         while True:
-            if stop.is_set() or (planned is not None and step >= planned) or time.time() >= ttt_end:
+            # Training ends at the cap or the end of its time; `planned` (the estimate) only sizes the
+            # warm-up and the augmentations, so a run faster than estimated keeps going.
+            if stop.is_set() or (cap is not None and step >= cap) or time.time() >= ttt_end:
                 break
             b = sampler.next_bucket()
             try:

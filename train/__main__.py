@@ -125,6 +125,11 @@ mcfg = TRMConfig(**{k: cfg_run[k] for k in TRMConfig.__dataclass_fields__ if k i
 raw = TRM(mcfg).to(device)
 model = raw
 if C.compile:
+    # Rotary tables are built outside the compiled graph, one per bucket side, and each side is
+    # its own shape: allow a recompile per side (training) and per side without grad (evaluation).
+    for s in buckets:
+        raw.rope(s, device)
+    torch._dynamo.config.recompile_limit = max(8, 2 * len(buckets) + 2)
     model = torch.compile(raw)
 if compute.distributed:
     model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
@@ -246,7 +251,7 @@ if master and not C.no_progress:
 t_start = time.time()
 deadline = t_start + C.max_minutes * 60 if C.max_minutes else None
 flops_per_step = {s: train_step_flops(mcfg, B, s) for s in buckets}
-window = {"loss": 0.0, "exact": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
+window = {"loss": 0.0, "exact": 0.0, "tok_acc": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
 last_eval: dict = {}
 step = start_step
 while True:
@@ -299,6 +304,7 @@ while True:
     # ---- logging: the only host-device sync, every log_every steps ----
     window["loss"] += out["loss"].detach()
     window["exact"] += out["exact"].float().mean()
+    window["tok_acc"] += out["tok_acc"]
     window["n"] += 1
     window["samples"] += B * compute.world_size
     window["flops"] += flops_per_step[buckets[b]] * compute.world_size
@@ -306,7 +312,8 @@ while True:
         dt = time.time() - window["t"]
         loss, exact = float(window["loss"]) / window["n"], float(window["exact"]) / window["n"]
         rate = window["n"] / dt
-        rec = {"step": step, "loss": round(loss, 5), "exact": round(exact, 4), "lr": lr, "steps_per_s": round(rate, 3),
+        rec = {"step": step, "loss": round(loss, 5), "exact": round(exact, 4),
+               "tok_acc": round(float(window["tok_acc"]) / window["n"], 4), "lr": lr, "steps_per_s": round(rate, 3),
                "samples_per_s": round(window["samples"] / dt, 2), "gflops_per_s": round(window["flops"] / dt / 1e9, 2),
                "elapsed_s": round(elapsed_before + time.time() - t_start, 2)}
         log(rec)
@@ -317,7 +324,7 @@ while True:
         elif master:
             left = (C.steps - step) / max(rate, 1e-9)
             print0(f"step {step}/{C.steps} loss {loss:.4f} exact {exact:.3f} {rate:.2f} steps/s ETA {left / 60:.1f} min")
-        window = {"loss": 0.0, "exact": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
+        window = {"loss": 0.0, "exact": 0.0, "tok_acc": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
 
 if bar is not None:
     bar.close()

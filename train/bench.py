@@ -257,7 +257,16 @@ del host
 # -----------------------------------------------------------------------------
 # Model, optimizers and the training step of train/__main__.py.
 raw = TRM(cfg).to(device)
-model = torch.compile(raw) if args.compile else raw
+# Fill the rotary cache for every canvas side used below: under torch.compile, a cache insert inside
+# forward changes a guarded dict and costs an extra recompile per side. Even so, each canvas side
+# compiles once and inference (no_grad) once more: raise dynamo's recompile limit (8) above that,
+# or the last buckets and inference would silently run eager.
+for side in set(buckets) | {C.canvas_side}:
+    raw.rope(side, device)
+model = raw
+if args.compile:
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, len(buckets) + 4)
+    model = torch.compile(raw)
 opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
 ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
 explore = torch.Generator(device=device)
