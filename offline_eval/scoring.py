@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-MAX_SIDE = 30  # ARC grids are 1x1 to 30x30
+from submission.writer import MAX_SIDE, type_name, grid_problem  # one definition of a valid grid, shipped to Kaggle too
 ATTEMPTS = ("attempt_1", "attempt_2")
 
 # -----------------------------------------------------------------------------
@@ -50,44 +50,6 @@ def load_json(path):
 
 # -----------------------------------------------------------------------------
 # Grid rules (shared by the validator and the scorer)
-
-
-def _type_name(x):
-    return "null" if x is None else type(x).__name__
-
-
-def grid_problem(grid):
-    """Return why `grid` is not a valid ARC grid, or None when it is.
-
-    Valid: a non-empty list of non-empty lists, all of one length, of plain ints 0..9
-    (bool and float rejected, even 1.0), at most 30 rows and 30 columns.
-    Only the first problem is reported, so a 30x30 grid of floats gives one line, not 900.
-    """
-    if not isinstance(grid, list):
-        return f"not a grid: got {_type_name(grid)}, expected a list of rows"
-    if len(grid) == 0:
-        return "empty grid (no rows)"
-    if len(grid) > MAX_SIDE:
-        return f"{len(grid)} rows, at most {MAX_SIDE} allowed"
-    width = None
-    for r, row in enumerate(grid):
-        if not isinstance(row, list):
-            return f"row {r} is {_type_name(row)}, expected a list of cells"
-        if len(row) == 0:
-            return f"row {r} is empty"
-        if width is None:
-            width = len(row)
-            if width > MAX_SIDE:
-                return f"{width} columns, at most {MAX_SIDE} allowed"
-        elif len(row) != width:
-            return f"ragged: row {r} has {len(row)} cells, row 0 has {width}"
-        for c, v in enumerate(row):
-            # bool is a subclass of int in Python, so test it first
-            if isinstance(v, bool) or not isinstance(v, int):
-                return f"cell ({r}, {c}) is {_type_name(v)} {v!r}, expected an int 0..9"
-            if not 0 <= v <= 9:
-                return f"cell ({r}, {c}) is {v}, expected an int 0..9"
-    return None
 
 
 def grids_equal(attempt, truth):
@@ -174,7 +136,7 @@ def _n_tests(task, task_id="?"):
         return len(task.get("test", []))
     if isinstance(task, list):
         return len(task)
-    raise ValueError(f"task {task_id} is {_type_name(task)}; expected a challenges or solutions entry")
+    raise ValueError(f"task {task_id} is {type_name(task)}; expected a challenges or solutions entry")
 
 
 def validate_submission(submission_obj, challenges):
@@ -185,7 +147,7 @@ def validate_submission(submission_obj, challenges):
     index and the attempt where relevant.
     """
     if not isinstance(submission_obj, dict):
-        return [f"submission: top level is {_type_name(submission_obj)}, expected a JSON object"]
+        return [f"submission: top level is {type_name(submission_obj)}, expected a JSON object"]
     problems = []
     for task_id in challenges:
         if task_id not in submission_obj:
@@ -200,7 +162,7 @@ def validate_submission(submission_obj, challenges):
         entries = submission_obj[task_id]
         n_tests = _n_tests(task, task_id)
         if not isinstance(entries, list):
-            problems.append(f"task {task_id}: value is {_type_name(entries)}, "
+            problems.append(f"task {task_id}: value is {type_name(entries)}, "
                             f"expected a list of {n_tests} entries (one per test input)")
             continue
         if len(entries) != n_tests:
@@ -210,7 +172,7 @@ def validate_submission(submission_obj, challenges):
         for i, entry in enumerate(entries):
             where = f"task {task_id} test {i}"
             if not isinstance(entry, dict):
-                problems.append(f"{where}: entry is {_type_name(entry)}, "
+                problems.append(f"{where}: entry is {type_name(entry)}, "
                                 f"expected an object with attempt_1 and attempt_2")
                 continue
             for key in ATTEMPTS:
@@ -264,7 +226,7 @@ def run_score(args) -> int:
         print(f"error: {e}")
         return 1
     if not isinstance(solutions, dict):
-        print(f"error: {args.solutions}: top level is {_type_name(solutions)}, expected an object")
+        print(f"error: {args.solutions}: top level is {type_name(solutions)}, expected an object")
         return 1
     result = score_submission(submission, solutions)
     print(json.dumps(result) if args.json else format_score_text(result))
@@ -284,7 +246,7 @@ def run_validate(args) -> int:
         print(f"invalid: {e}")
         return 1
     if not isinstance(challenges, dict):
-        print(f"error: {args.challenges}: top level is {_type_name(challenges)}, expected an object")
+        print(f"error: {args.challenges}: top level is {type_name(challenges)}, expected an object")
         return 1
     try:
         problems = validate_submission(submission, challenges)

@@ -220,7 +220,7 @@ def run_simulate(args) -> int:
     from submission.tasks import TaskError, load_tasks, select_from_args, tasks_to_challenges, tasks_to_solutions
     try:
         tasks = select_from_args(load_tasks(args.data, solutions=args.solutions), args)
-        checkpoint = resolve_checkpoint(args.checkpoint)
+        checkpoint = resolve_checkpoint(args.checkpoint).resolve()
     except (TaskError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -241,7 +241,7 @@ def run_simulate(args) -> int:
         print(f"[warning] {len(seen)} of these tasks were trained on in pretraining (e.g. {seen[:3]}): "
               "their score is not an unseen-task score", flush=True)
     challenges = tasks_to_challenges(tasks)
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # the entry runs in its own working folder: paths must be absolute
     out.mkdir(parents=True, exist_ok=True)
     base_flags = args.entry_args.split() if args.entry_args else []
     configs = [("base", base_flags)]

@@ -28,22 +28,41 @@ ZERO_GRID = [[0]]
 # Fallbacks
 
 
-def grid_problem(grid) -> str | None:
-    """Why `grid` is not a valid ARC grid (a list of 1..30 equal rows of 1..30 ints 0..9), or None."""
-    if not isinstance(grid, list) or not grid:
-        return "not a non-empty list of rows"
+def type_name(x):
+    return "null" if x is None else type(x).__name__
+
+
+def grid_problem(grid):
+    """Return why `grid` is not a valid ARC grid, or None when it is.
+
+    Valid: a non-empty list of non-empty lists, all of one length, of plain ints 0..9
+    (bool and float rejected, even 1.0), at most 30 rows and 30 columns.
+    Only the first problem is reported, so a 30x30 grid of floats gives one line, not 900.
+    """
+    if not isinstance(grid, list):
+        return f"not a grid: got {type_name(grid)}, expected a list of rows"
+    if len(grid) == 0:
+        return "empty grid (no rows)"
     if len(grid) > MAX_SIDE:
-        return f"{len(grid)} rows (at most {MAX_SIDE})"
-    width = len(grid[0]) if isinstance(grid[0], list) else -1
-    if not 1 <= width <= MAX_SIDE:
-        return f"first row is not a list of 1..{MAX_SIDE} cells"
+        return f"{len(grid)} rows, at most {MAX_SIDE} allowed"
+    width = None
     for r, row in enumerate(grid):
-        if not isinstance(row, list) or len(row) != width:
-            return f"row {r} is not a list of {width} cells"
-        for v in row:
-            # bool is an int subclass but not a colour
-            if type(v) is not int or not 0 <= v <= 9:
-                return f"row {r} holds {v!r}, not an int colour 0..9"
+        if not isinstance(row, list):
+            return f"row {r} is {type_name(row)}, expected a list of cells"
+        if len(row) == 0:
+            return f"row {r} is empty"
+        if width is None:
+            width = len(row)
+            if width > MAX_SIDE:
+                return f"{width} columns, at most {MAX_SIDE} allowed"
+        elif len(row) != width:
+            return f"ragged: row {r} has {len(row)} cells, row 0 has {width}"
+        for c, v in enumerate(row):
+            # bool is a subclass of int in Python, so test it first
+            if isinstance(v, bool) or not isinstance(v, int):
+                return f"cell ({r}, {c}) is {type_name(v)} {v!r}, expected an int 0..9"
+            if not 0 <= v <= 9:
+                return f"cell ({r}, {c}) is {v}, expected an int 0..9"
     return None
 
 

@@ -28,21 +28,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the tiny model runs fastest on o
 # Fixtures and helpers
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A run folder of `python -m train --preset tiny-test --steps 10` (metrics.jsonl, best/, last/)."""
-    out = tmp_path_factory.mktemp("nb_ckpt") / "run"
-    subprocess.run([sys.executable, "-m", "train", "--preset", "tiny-test", "--steps", "10", "--no-progress",
-                    "--out", str(out)], cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=300)
-    return out
-
-
-@pytest.fixture(scope="session")
-def small_tasks():
-    from submission.tasks import load_tasks, select_tasks
-    return select_tasks(load_tasks("arc1/eval"), max_side=6, first=3)
-
-
 def run_notebook(path, env: dict, cwd, timeout: int):
     """Execute a notebook in a fresh kernel of this interpreter (no installed kernel spec needed) with
     `env` as its environment; returns the executed notebook. A failing cell raises CellExecutionError."""

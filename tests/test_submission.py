@@ -31,20 +31,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # Fixtures and helpers
 
 
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "run"
-    subprocess.run([sys.executable, "-m", "train", "--preset", "tiny-test", "--steps", "10", "--out", str(out),
-                    "--no-progress"], cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=300)
-    return out
-
-
-@pytest.fixture(scope="session")
-def small_tasks():
-    from submission.tasks import load_tasks, select_tasks
-    return select_tasks(load_tasks("arc1/eval"), max_side=6, first=3)
-
-
 def challenges_of(tasks) -> dict:
     from submission.tasks import tasks_to_challenges
     return tasks_to_challenges(tasks)
