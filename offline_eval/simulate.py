@@ -129,12 +129,13 @@ def _oracle(cands: dict, solutions: dict) -> dict:
     return {k: round(float(np.mean(v)), 4) if v else 0.0 for k, v in per_task.items()}
 
 
-def _ttt_losses(log: str) -> list:
-    """(step, loss) points from the entry's test-time training progress lines."""
-    pts = []
-    for m in re.finditer(r"step (\d+)\S*.*?loss ([0-9.]+)", log):
-        pts.append((float(m.group(1)), float(m.group(2))))
-    return pts
+def _ttt_losses(log: str) -> dict:
+    """{shard: [(step, loss), ...]} from the entry's test-time training progress lines
+    ("[ttt] shard 3: step 332/1098 loss 1.0776 ...")."""
+    series: dict = {}
+    for m in re.finditer(r"shard (\d+): step (\d+)\S* loss ([0-9.]+)", log):
+        series.setdefault(f"shard {m.group(1)}", []).append((float(m.group(2)), float(m.group(3))))
+    return series
 
 
 def simulate_one(name: str, out: Path, challenges: dict, solutions: dict, checkpoint: Path, flags: list, args) -> dict:
@@ -258,7 +259,7 @@ def run_simulate(args) -> int:
     base = rows[0]
     plots = []
     if base.get("ttt_loss"):
-        plots.append(line_plot_svg({"TTT loss": base["ttt_loss"]}, "Test-time training loss", "step", "loss"))
+        plots.append(line_plot_svg(base["ttt_loss"], "Test-time training loss per shard", "step", "loss"))
     for axis in SWEEP_AXES:
         pts = [(float(r["name"].split("-", 1)[1]), r["score"]) for r in rows[1:]
                if r["name"].startswith(axis + "-") and re.fullmatch(r"[0-9.]+", r["name"].split("-", 1)[1])]

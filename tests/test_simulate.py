@@ -58,3 +58,11 @@ def test_simulate_refuses_without_outputs(tiny_run, tmp_path):
                         "--data", str(chal), "--out", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and "test outputs" in p.stderr
+
+
+def test_ttt_loss_lines_are_grouped_by_shard():
+    from offline_eval.simulate import _ttt_losses
+    log = ("  [w0] [ttt] shard 0: step 10/40 loss 1.5000 exact 0.000, 3s of training left\n"
+           "  [w1] [ttt] shard 2: step 5/9 loss 2.2500 exact 0.100, 1s of training left\n"
+           "  [w0] [ttt] shard 0: step 20/40 loss 1.2500 exact 0.000, 1s of training left\n")
+    assert _ttt_losses(log) == {"shard 0": [(10.0, 1.5), (20.0, 1.25)], "shard 2": [(5.0, 2.25)]}
