@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from submission.writer import MAX_SIDE, type_name, grid_problem  # one definition of a valid grid, shipped to Kaggle too
+from submission.writer import type_name, grid_problem  # one definition of a valid grid, shipped to Kaggle too
 ATTEMPTS = ("attempt_1", "attempt_2")
 
 # -----------------------------------------------------------------------------

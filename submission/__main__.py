@@ -496,7 +496,7 @@ def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_
         log(f"[summary] bad input: {', '.join(errors)}")
     if failed:
         log(f"[summary] lost: {', '.join(tid for tid, _ in failed)}")
-    log(f"[summary] time: " + ", ".join(f"{k} {v:.1f}s" for k, v in phase.items())
+    log("[summary] time: " + ", ".join(f"{k} {v:.1f}s" for k, v in phase.items())
         + f"; summed over shards: TTT {ttt:.1f}s ({steps} steps), inference {inf:.1f}s; "
           f"total {time.time() - t_start:.1f}s of {time_limit:.0f}s")
     log(f"[summary] {sub.path}: {'valid' if final_ok else 'INVALID'}")

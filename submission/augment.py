@@ -6,7 +6,7 @@ An augmentation is a small record, `Aug(dihedral, colours, shift)`:
 - colours: a permutation of 0..9 (new colour = colours[old]); black (0) is kept fixed by default;
 - shift: (rows, cols) offset of the grid's top-left corner on the canvas (translation).
 
-Every record is exactly invertible (`invert_grid`). The puzzle identity of an augmented task is
+Every record is exactly invertible (`Aug.invert`). The puzzle identity of an augmented task is
 (dihedral, colours) only; the shift is drawn per training sample and undone by decoding from the
 offset.
 
@@ -17,7 +17,7 @@ ARC-AGI-1 x 1000), we find the task's symmetries once and compare canonical keys
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -87,10 +87,6 @@ class Aug:
     @classmethod
     def from_list(cls, v) -> "Aug":
         return cls(int(v[0]), tuple(int(c) for c in v[1]), tuple(int(s) for s in v[2]) if len(v) > 2 else (0, 0))
-
-
-def invert_grid(aug: Aug, grid: np.ndarray) -> np.ndarray:
-    return aug.invert(grid)
 
 
 def random_colour_perms(rng: np.random.Generator, n: int, keep_black: bool = True) -> np.ndarray:

@@ -65,7 +65,6 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
     per_step = {k: [None] * V for k in record_steps if k <= max_steps}
     logprobs: list = [None] * V if return_logprobs else []
     buf, starts, heights, widths = vs.packer_arrays
-    no_shift = np.zeros((0, 2), np.int64)
     for side in np.unique(vs.sides):
         idx = np.flatnonzero(vs.sides == side)
         for lo in range(0, len(idx), batch_size):

@@ -115,7 +115,7 @@ class ShardSolver:
         predicted, info) is called as each task's answers are ready. Returns the shard's stats."""
         t0 = time.time()
         end = t0 + budget_s
-        S, cfg, model, dev = self.S, self.cfg, self.model, self.device
+        S, model = self.S, self.model
         seed = S.seed + 1000 * shard_id
         torch.manual_seed(seed)
 

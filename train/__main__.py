@@ -12,8 +12,6 @@ OUT/best (best held-out pass@2 so far); OUT/metrics.jsonl has one JSON object pe
 """
 import argparse
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -169,8 +167,9 @@ if C.resume:
 # -----------------------------------------------------------------------------
 # Helpers used by the loop: evaluation, checkpoint writing.
 items, item_views, item_sides, item_truth, item_task = [], [], [], [], []
-for t_idx, task in enumerate(eval_tasks):
-    ti = ps.task_ids.index(task.id)
+task_index = {tid: i for i, tid in enumerate(ps.task_ids)}
+for task in eval_tasks:
+    ti = task_index[task.id]
     for k, test_in in enumerate(task.test_inputs):
         if task.test_outputs is None:
             continue
