@@ -117,9 +117,24 @@ def save_checkpoint(out_dir, model: TRM, meta: dict, ema: dict | None = None,
         write_json(train_state, out_dir / "train_state.json")
     meta = dict(meta)
     meta["model_config"] = model.cfg.to_dict()
-    meta["format"] = "trm-arc-kit/1"
+    meta["format"] = FORMAT
     # meta.json last: a folder with meta.json is complete.
     write_json(meta, out_dir / "meta.json")
+
+
+# /1: puzzle rows entered the model unscaled; /2 scales them by sqrt(D) like the token embeddings
+# (as the reference does). A /1 table divided by sqrt(D) gives the same model under /2.
+FORMAT = "trm-arc-kit/2"
+
+
+def upgrade_puzzle_table(meta: dict, table: torch.Tensor) -> torch.Tensor:
+    """The puzzle table of a checkpoint written with `meta`, in this kit's format."""
+    fmt = meta.get("format")
+    if fmt == "trm-arc-kit/1":
+        return table / math.sqrt(meta["model_config"]["hidden_size"])
+    if fmt != FORMAT:
+        raise ValueError(f"checkpoint format {fmt!r} is not one this kit reads ({FORMAT!r} or 'trm-arc-kit/1')")
+    return table
 
 
 def is_checkpoint(path) -> bool:
@@ -155,7 +170,7 @@ def load_model(path, device="cpu", use_ema: bool = True) -> tuple[TRM, dict, dic
     if use_ema and (ckpt / "ema.safetensors").is_file():
         # The EMA holds parameters only; buffers (y_init, z_init) come from model.safetensors.
         weights.update(load_file(ckpt / "ema.safetensors"))
-    weights["puzzle_emb"] = puzzles.pop("puzzle_emb")
+    weights["puzzle_emb"] = upgrade_puzzle_table(meta, puzzles.pop("puzzle_emb"))
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise ValueError(f"{ckpt}: weights do not match the config (missing {missing}, unexpected {unexpected})")

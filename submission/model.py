@@ -235,10 +235,14 @@ class TRM(nn.Module):
 
     def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor) -> torch.Tensor:
         # tokens (B, S*S) int; puzzle_rows (B, D) -> x (B, L, D)
+        # The reference scales the whole input (puzzle prefix and tokens) by sqrt(D): a sign-SGD step
+        # of size lr on a puzzle row moves the model's input by lr * sqrt(D) (0.23 at the paper's
+        # lr 1e-2, D 512), on the scale of a token embedding (~1).
         B = tokens.shape[0]
-        x = self.embed(tokens) * math.sqrt(self.cfg.hidden_size)  # (B, S*S, D)
+        scale = math.sqrt(self.cfg.hidden_size)
+        x = self.embed(tokens) * scale  # (B, S*S, D)
         prefix = x.new_zeros(B, self.cfg.puzzle_emb_len, x.shape[-1])
-        prefix[:, 0] = puzzle_rows.to(x.dtype)
+        prefix[:, 0] = puzzle_rows.to(x.dtype) * scale
         return torch.cat([prefix, x], dim=1)
 
     def net(self, h: torch.Tensor, injection: torch.Tensor, rope) -> torch.Tensor:

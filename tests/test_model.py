@@ -366,6 +366,44 @@ def test_checkpoint_round_trip(tmp_path):
     assert set(load_file(tmp_path / "run" / "last" / "model.safetensors")) == set(model_tensors(model))
 
 
+def test_puzzle_row_enters_scaled_like_the_tokens():
+    # The reference multiplies the whole input (puzzle prefix and tokens) by sqrt(D).
+    cfg = tiny_cfg()
+    model = TRM(cfg)
+    tokens, _, _ = make_batch(cfg, 2, 4)
+    rows = torch.randn(2, cfg.hidden_size)
+    x = model.input_embedding(tokens, rows)
+    P, s = cfg.puzzle_emb_len, math.sqrt(cfg.hidden_size)
+    torch.testing.assert_close(x[:, 0], rows * s)
+    assert (x[:, 1:P] == 0).all()
+    torch.testing.assert_close(x[:, P:], model.embed.weight[tokens] * s)
+
+
+def test_format1_checkpoint_loads_as_the_same_model(tmp_path):
+    # Format /1 fed puzzle rows unscaled: a /1 table T is the /2 table T / sqrt(D).
+    torch.manual_seed(1)
+    cfg = tiny_cfg(num_puzzles=5)
+    model = TRM(cfg)
+    model.puzzle_emb.normal_()
+    ck = tmp_path / "ck"
+    save_checkpoint(ck, model, {"step": 1})
+    meta = json.loads((ck / "meta.json").read_text())
+    assert meta["format"] == "trm-arc-kit/2"
+    meta["format"] = "trm-arc-kit/1"
+    (ck / "meta.json").write_text(json.dumps(meta))
+    save_file({"puzzle_emb": model.puzzle_emb * math.sqrt(cfg.hidden_size)}, ck / "puzzles.safetensors")
+    old, _, _ = load_model(ck, use_ema=False)
+    tokens, _, ids = make_batch(cfg, 3, 5)
+    with torch.no_grad():
+        a, _ = run_forward(model, tokens, ids)
+        b, _ = run_forward(old, tokens, ids)
+    torch.testing.assert_close(b["logits"], a["logits"])
+    meta["format"] = "someone-else/7"
+    (ck / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format"):
+        load_model(ck)
+
+
 def test_load_model_without_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path)

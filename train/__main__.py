@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from submission.checkpoint import load_file, load_meta, save_checkpoint, write_json
+from submission.checkpoint import FORMAT, load_file, load_meta, save_checkpoint, write_json
 from submission.data import Sampler, build_puzzle_set, choose_buckets, inference_side, pair_sides
 from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
 from submission.inference import predict_items, solved_at, task_views
@@ -153,6 +153,9 @@ start_step, best, elapsed_before = 0, -1.0, 0.0
 if C.resume:
     last = out_dir / "last"
     meta = load_meta(last)
+    if meta.get("format") != FORMAT:
+        sys.exit(f"error: {last} was written in checkpoint format {meta.get('format')!r}; this kit writes {FORMAT!r} "
+                 f"and resumes only its own format exactly (the checkpoint still loads for inference and TTT)")
     w = load_file(last / "model.safetensors", device)
     w["puzzle_emb"] = load_file(last / "puzzles.safetensors", device)["puzzle_emb"]
     raw.load_state_dict(w)
