@@ -188,3 +188,15 @@ def test_torchrun_two_ranks_stay_identical(tmp_path):
     assert "[ddp] 2 ranks: weights and puzzle table identical" in text, text[-3000:]
     meta = json.loads((out / "last" / "meta.json").read_text())
     assert meta["step"] == 8 and meta["world_size"] == 2
+
+
+def test_cpu_small_preset_runs(tmp_path):
+    """The README's preset as shipped (only shortened): a few steps, an evaluation, a checkpoint."""
+    out = tmp_path / "small"
+    cmd = [sys.executable, "-m", "train", "--preset", "cpu-small", "--device", "cpu", "--no-progress", "--steps", "4",
+           "--eval-every", "4", "--log-every", "2", "--first", "6", "--out", str(out)]
+    p = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    assert "held-out pass@2" in p.stdout
+    meta = json.loads((out / "best" / "meta.json").read_text())
+    assert meta["model_config"]["hidden_size"] == 64 and meta["format"] == "trm-arc-kit/2"
