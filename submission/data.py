@@ -148,12 +148,19 @@ def choose_buckets(sides: np.ndarray, canvas_side: int, max_buckets: int) -> lis
 class Sampler:
     """Per-bucket streams of training samples: (pair index, puzzle id, shift) -> encoded batches."""
 
-    def __init__(self, ps: PuzzleSet, canvas_side: int, buckets: list[int], batch_size: int, seed: int,
+    def __init__(self, ps: PuzzleSet, canvas_side: int, buckets: list[int], batch_size, seed: int,
                  translate_prob: float = 0.5):
-        self.ps, self.canvas_side, self.B = ps, canvas_side, batch_size
+        """batch_size: rows per batch, one int for every bucket or a list with one per bucket (so a
+        small-side bucket can take more rows for the same tokens or memory)."""
+        self.ps, self.canvas_side = ps, canvas_side
         self.buckets = sorted(buckets)
         if self.buckets[-1] != canvas_side:
             raise ValueError(f"the last bucket must be the canvas side {canvas_side}, got {self.buckets}")
+        if isinstance(batch_size, (int, np.integer)):
+            batch_size = [int(batch_size)] * len(self.buckets)
+        if len(batch_size) != len(self.buckets) or min(batch_size) < 1:
+            raise ValueError(f"batch_size: expected one positive size per bucket {self.buckets}, got {list(batch_size)}")
+        self.batch_sizes = [int(b) for b in batch_size]
         self.translate_prob = translate_prob
         self.rng = np.random.default_rng(seed)
         # Natural needed side of each training pair (dihedrals keep max(h, w)).
@@ -163,7 +170,11 @@ class Sampler:
         self.pair_bucket = np.searchsorted(np.asarray(self.buckets), self.pair_side)
         self.bucket_pairs = [np.flatnonzero(self.pair_bucket == b) for b in range(len(self.buckets))]
         n = np.asarray([len(p) for p in self.bucket_pairs], dtype=np.float64)
-        self.bucket_weight = n / n.sum()
+        self.bucket_weight = n / n.sum()  # share of the samples in each bucket
+        # A bucket is stepped in proportion to its samples over its batch size, so every pair is
+        # drawn at the same rate whatever its bucket's batch size.
+        steps = n / np.asarray(self.batch_sizes, dtype=np.float64)
+        self.bucket_step_weight = steps / steps.sum()
         self.queues = [np.zeros((0, 2), np.int64) for _ in self.buckets]  # rows: (pair, puzzle id)
 
     def _epoch(self, b: int) -> np.ndarray:
@@ -174,7 +185,7 @@ class Sampler:
         return np.stack([pairs, pick[ps.pair_task[pairs]]], axis=1)
 
     def next_bucket(self) -> int:
-        return int(self.rng.choice(len(self.buckets), p=self.bucket_weight))
+        return int(self.rng.choice(len(self.buckets), p=self.bucket_step_weight))
 
     def take(self, b: int, n: int) -> np.ndarray:
         while len(self.queues[b]) < n:
@@ -183,9 +194,9 @@ class Sampler:
         return out
 
     def batch(self, b: int) -> dict:
-        """B samples of bucket b: inputs/labels (B, S, S) uint8 tokens, puzzle ids (B,) int64."""
-        ps, S = self.ps, self.buckets[b]
-        rows = self.take(b, self.B)
+        """B = batch_sizes[b] samples of bucket b: inputs/labels (B, S, S) uint8 tokens, puzzle ids (B,) int64."""
+        ps, S, B = self.ps, self.buckets[b], self.batch_sizes[b]
+        rows = self.take(b, B)
         pair, pid = rows[:, 0], rows[:, 1]
         d = ps.dihedrals[pid]
         gi, go = ps.pair_in[pair], ps.pair_out[pair]
@@ -194,10 +205,10 @@ class Sampler:
         ww = np.maximum(np.where(t, ps.heights[gi], ps.widths[gi]), np.where(t, ps.heights[go], ps.widths[go]))
         # Translation: a random offset within the canvas slack, keeping the EOS row/column on it.
         slack = np.stack([np.maximum(S - 1 - hh, 0), np.maximum(S - 1 - ww, 0)], axis=1)
-        move = self.rng.random(self.B) < self.translate_prob
-        shifts = (self.rng.random((self.B, 2)) * (slack + 1)).astype(np.int64) * move[:, None]
-        inputs = np.empty((self.B, S, S), np.uint8)
-        labels = np.empty((self.B, S, S), np.uint8)
+        move = self.rng.random(B) < self.translate_prob
+        shifts = (self.rng.random((B, 2)) * (slack + 1)).astype(np.int64) * move[:, None]
+        inputs = np.empty((B, S, S), np.uint8)
+        labels = np.empty((B, S, S), np.uint8)
         colours = ps.colours[pid]
         encode_batch(ps.buf, ps.starts, ps.heights, ps.widths, gi, d, colours, shifts, S, inputs)
         encode_batch(ps.buf, ps.starts, ps.heights, ps.widths, go, d, colours, shifts, S, labels)

@@ -273,7 +273,7 @@ class ShardSolver:
         """Steps, augmentations and the end of training, from the measured training rate."""
         S, cfg = self.S, self.cfg
         now = time.time()
-        per_step = sum(w * train_step_flops(cfg, B, s) for w, s in zip(sampler.bucket_weight, buckets))
+        per_step = sum(w * train_step_flops(cfg, B, s) for w, s in zip(sampler.bucket_step_weight, buckets))
         sec_step = per_step / self.train_rate
 
         def steps_in(seconds):
