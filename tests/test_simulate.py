@@ -142,3 +142,38 @@ def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny
     page = (out / "report.html").read_text()
     assert "[paper protocol, not unseen tasks]" in html.unescape(page)
     assert "paper protocol: the checkpoint pretrained on the demonstrations of 1 of these 1 tasks" in page
+
+
+def test_entry_does_not_read_solutions_beside_the_challenges(tiny_run, tmp_path):
+    """The entry's answers are the same whether or not a solutions file lies beside the challenges. That
+    proves nothing unless the answers depend on what the entry reads, so a third run gets the same
+    challenges with every test input's colours shifted by one: its answers must differ, task by task.
+    Fixed budget and seed, one thread: the runs are deterministic."""
+    from submission.tasks import load_tasks, select_tasks, tasks_to_challenges, tasks_to_solutions
+    tasks = select_tasks(load_tasks("arc1/eval"), max_side=6, first=3)
+    plain = tasks_to_challenges(tasks)
+    shifted = json.loads(json.dumps(plain))
+    for task in shifted.values():
+        for pair in task["test"]:
+            pair["input"] = [[(v + 1) % 10 for v in row] for row in pair["input"]]
+    procs = {}
+    for name, challenges, with_solutions in (("plain", plain, False), ("beside", plain, True),
+                                             ("shifted", shifted, False)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "arc-agi_test_challenges.json").write_text(json.dumps(challenges))
+        if with_solutions:
+            (d / "arc-agi_test_solutions.json").write_text(json.dumps(tasks_to_solutions(tasks)))
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "submission", "--challenges", str(d / "arc-agi_test_challenges.json"),
+             "--checkpoint", str(tiny_run), "--output", str(d / "s.json"), "--time-limit", "120",
+             "--ttt-steps", "3", "--num-aug", "4", "--views", "2", "--seed", "0"],
+            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    answers = {}
+    for name, proc in procs.items():
+        log, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0 and "3/3 tasks predicted" in log, log[-2000:]
+        answers[name] = json.loads((tmp_path / name / "s.json").read_text())
+    assert answers["beside"] == answers["plain"]
+    for task in tasks:  # the answers depend on the input: the comparison above could have failed
+        assert answers["shifted"][task.id] != answers["plain"][task.id], task.id
