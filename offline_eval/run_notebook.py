@@ -1,7 +1,8 @@
 """Execute a notebook headlessly (nbclient) in the current directory, printing its cell outputs.
 
 Used by `simulate --notebook`: the environment (TRM_KAGGLE_INPUT, TRM_KAGGLE_WORKING,
-TRM_TIME_LIMIT, KAGGLE_IS_COMPETITION_RERUN) reaches the kernel, so the notebook runs unedited.
+TRM_TIME_LIMIT, TRM_MARGIN, TRM_ENTRY_ARGS, KAGGLE_IS_COMPETITION_RERUN) reaches the kernel, so the
+notebook runs unedited: TRM_ENTRY_ARGS carries the flags of a sweep row or --entry-args.
 """
 import argparse
 import os
@@ -11,7 +12,6 @@ import sys
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m offline_eval.run_notebook")
     p.add_argument("notebook")
-    p.add_argument("--extra", default="", help="ignored: the notebook takes its settings from its settings cell")
     args = p.parse_args()
     import nbformat
     from nbclient import NotebookClient

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -99,27 +100,48 @@ def model_tensors(model: TRM) -> dict:
     return {k: v for k, v in model.state_dict().items() if k != "puzzle_emb"}
 
 
+def _aside(out_dir: Path, what: str) -> Path:
+    """The hidden sibling folders of a save in progress: '.last.saving' (the new checkpoint being
+    written) and '.last.old' (the previous one, moved aside while the new one is renamed in)."""
+    return out_dir.parent / f".{out_dir.name}.{what}"
+
+
 def save_checkpoint(out_dir, model: TRM, meta: dict, ema: dict | None = None,
                     puzzle_records: dict | None = None, optimizer_state: dict | None = None,
                     train_state: dict | None = None):
-    """Write a checkpoint folder. meta must hold at least the model config (added here)."""
+    """Write a checkpoint folder. meta must hold at least the model config (added here).
+
+    The new checkpoint is written whole into the sibling '.NAME.saving', then swapped in by rename
+    (the old folder renamed to '.NAME.old', the new one renamed to NAME, the old one removed). A kill
+    at any moment leaves NAME holding the old checkpoint or the new one, complete, never a mix; only
+    between the two renames is NAME absent, and then resolve_checkpoint reads '.NAME.old'."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(model_tensors(model), out_dir / "model.safetensors")
+    saving, old = _aside(out_dir, "saving"), _aside(out_dir, "old")
+    if saving.exists():
+        shutil.rmtree(saving)  # left by a save that was killed
+    saving.mkdir(parents=True)
+    save_file(model_tensors(model), saving / "model.safetensors")
     if ema is not None:
-        save_file(ema, out_dir / "ema.safetensors")
+        save_file(ema, saving / "ema.safetensors")
     puzzles = {"puzzle_emb": model.puzzle_emb}
     puzzles.update(puzzle_records or {})
-    save_file(puzzles, out_dir / "puzzles.safetensors")
+    save_file(puzzles, saving / "puzzles.safetensors")
     if optimizer_state is not None:
-        save_file(optimizer_state, out_dir / "optimizer.safetensors")
+        save_file(optimizer_state, saving / "optimizer.safetensors")
     if train_state is not None:
-        write_json(train_state, out_dir / "train_state.json")
+        write_json(train_state, saving / "train_state.json")
     meta = dict(meta)
     meta["model_config"] = model.cfg.to_dict()
     meta["format"] = FORMAT
-    # meta.json last: a folder with meta.json is complete.
-    write_json(meta, out_dir / "meta.json")
+    write_json(meta, saving / "meta.json")  # last: a folder with meta.json is complete
+    # Swap: old aside, new in, old removed.
+    if out_dir.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.rename(out_dir, old)
+    os.rename(saving, out_dir)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 # /1: puzzle rows entered the model unscaled; /2 scales them by sqrt(D) like the token embeddings
@@ -138,18 +160,30 @@ def upgrade_puzzle_table(meta: dict, table: torch.Tensor) -> torch.Tensor:
 
 
 def is_checkpoint(path) -> bool:
+    """A complete checkpoint folder; a save in progress ('.NAME.saving') never counts."""
     p = Path(path)
+    if p.name.startswith(".") and p.name.endswith(".saving"):
+        return False
     return (p / "meta.json").is_file() and (p / "model.safetensors").is_file()
+
+
+def _settled(p: Path) -> Path | None:
+    """p when it is a checkpoint; when p is absent because a save was killed between its two
+    renames, the previous checkpoint moved aside to '.NAME.old'; else None."""
+    if is_checkpoint(p):
+        return p
+    if not p.exists() and is_checkpoint(_aside(p, "old")):
+        return _aside(p, "old")
+    return None
 
 
 def resolve_checkpoint(path) -> Path:
     """A run folder (with best/ or last/) or a checkpoint folder -> the checkpoint folder to load."""
     p = Path(path)
-    if is_checkpoint(p):
-        return p
-    for sub in ("best", "last"):
-        if is_checkpoint(p / sub):
-            return p / sub
+    for candidate in (p, p / "best", p / "last"):
+        found = _settled(candidate)
+        if found is not None:
+            return found
     raise FileNotFoundError(f"{path}: no checkpoint (expected meta.json + model.safetensors here or in best/ or last/)")
 
 

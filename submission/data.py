@@ -244,3 +244,13 @@ def inference_side(task_train: list, test_input: np.ndarray, canvas_side: int) -
         ratio = max(ratio, b.shape[0] / a.shape[0], b.shape[1] / a.shape[1])
     side = max(side, int(np.ceil(max(test_input.shape) * ratio)))
     return needed_side(side, side, canvas_side)
+
+
+def predict_side(cfg, task_train: list, test_input: np.ndarray) -> int:
+    """The canvas side a model with config `cfg` (a TRMConfig) predicts one test output on. A model
+    whose token mixer or positions are tied to one canvas (cfg.fixed_canvas: the MLP mixer, 1-D
+    rotary) must see the full canvas, as in training; otherwise the side inference_side guesses.
+    Used by both the trainer's held-out evaluation and the Kaggle entry, so the two cannot differ."""
+    if cfg.fixed_canvas:
+        return cfg.canvas_side
+    return inference_side(task_train, test_input, cfg.canvas_side)

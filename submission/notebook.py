@@ -133,13 +133,13 @@ The answer goes to `/kaggle/working/submission.json`.
 | setting | meaning |
 |---|---|
 | `TIME_LIMIT_S` | wall-clock limit of the whole notebook: Kaggle's 12 h (`TRM_TIME_LIMIT` in the environment overrides it) |
-| `MARGIN_S` | plan to finish this long before the limit: 15 min (Kaggle's run time varies by up to ~10 min) |
+| `MARGIN_S` | plan to finish this long before the limit: 15 min (Kaggle's run time varies by up to ~10 min; `TRM_MARGIN` in the environment overrides it) |
 | `CHECKPOINT_DIR` | `None`: `INPUT_DIR/trm-checkpoint`, else the first checkpoint under `INPUT_DIR`; or a folder |
 | `TTT_MODE` | `"full"`: fine-tune every weight and the new puzzle embeddings; `"embeddings"`: the new puzzle embeddings only |
 | `TTT_STEPS` | `None`: as many test-time training steps per shard as its time allows; a number caps them |
 | `VIEWS` | `None`: every augmentation trained is a view at inference; a number caps the views per test input |
 | `VOTE` | `"votes"`: most votes over the views (ties: mean halt confidence); `"poe"`: summed log-probability over the views |
-| `EXTRA_ARGS` | any other flags of `python -m submission` (run it with `--help` to list them) |
+| `EXTRA_ARGS` | any other flags of `python -m submission` (run it with `--help` to list them); `TRM_ENTRY_ARGS` in the environment adds more after these (`offline_eval simulate --notebook` passes its sweep and `--entry-args` flags so) |
 | `INPUT_DIR`, `WORKING_DIR` | Kaggle's `/kaggle/input` and `/kaggle/working`; the environment variables `TRM_KAGGLE_INPUT` / `TRM_KAGGLE_WORKING` override them (the kit's tests run this notebook on a fake tree) |
 """
 
@@ -155,7 +155,7 @@ WORKING_DIR = os.environ.get("TRM_KAGGLE_WORKING", "/kaggle/working")
 
 # Time: Kaggle stops a notebook at 12 h. Plan to end MARGIN_S early (a tenth of a short test limit).
 TIME_LIMIT_S = float(os.environ.get("TRM_TIME_LIMIT", 12 * 3600))
-MARGIN_S = min(15 * 60, TIME_LIMIT_S / 10)
+MARGIN_S = float(os.environ.get("TRM_MARGIN", min(15 * 60, TIME_LIMIT_S / 10)))
 
 CHECKPOINT_DIR = None  # None: INPUT_DIR/trm-checkpoint, else the first checkpoint found under INPUT_DIR
 TTT_MODE = "full"      # "full": every weight + the new puzzle embeddings; "embeddings": the embeddings only
@@ -187,6 +187,7 @@ RUN = """\
 # Run the entry as its own process (its GPU workers are spawned processes that import the package),
 # streaming its log here. A watchdog ends it, workers included, if it is still running a quarter of
 # the margin before the limit: submission.json on disk is valid at every moment.
+import shlex
 import signal
 import subprocess
 import sys
@@ -202,6 +203,7 @@ if TTT_STEPS is not None:
 if VIEWS is not None:
     cmd += ["--views", str(VIEWS)]
 cmd += [str(a) for a in EXTRA_ARGS]
+cmd += shlex.split(os.environ.get("TRM_ENTRY_ARGS", ""))  # set by `offline_eval simulate --notebook`; last, so they win
 env = dict(os.environ, TRM_KAGGLE_INPUT=INPUT_DIR, TRM_KAGGLE_WORKING=WORKING_DIR, PYTHONUNBUFFERED="1")
 env["PYTHONPATH"] = os.pathsep.join(p for p in (KIT_DIR, os.environ.get("PYTHONPATH")) if p)
 print("$", " ".join(cmd), flush=True)

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model
-from .data import Sampler, build_puzzle_set, choose_buckets, inference_side, pair_sides
+from .data import Sampler, build_puzzle_set, choose_buckets, pair_sides, predict_side
 from .encoding import decode_batch, encode_batch
 from .engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
 from .inference import (decode_views, gather_candidates, make_viewset, rank_by_poe, rank_by_votes,
@@ -257,10 +257,8 @@ class ShardSolver:
                 "ttt_step_s": step_s}
 
     def _side(self, task, test_input) -> int:
-        """Canvas side a test input is predicted on."""
-        if self.cfg.fixed_canvas:
-            return self.cfg.canvas_side
-        return inference_side(task.train, test_input, self.cfg.canvas_side)
+        """Canvas side a test input is predicted on (the trainer's evaluation uses the same rule)."""
+        return predict_side(self.cfg, task.train, test_input)
 
     def _warmup(self, planned) -> int:
         if self.S.warmup_steps is not None:

