@@ -149,20 +149,25 @@ def test_hot_path_matches_the_old_code_in_float32():
 
 def test_hot_path_in_bfloat16_stays_as_close_to_float32_as_the_old_code():
     """Under bf16 autocast the old and new paths round differently (the fused multiply-add rounds
-    once), and 12 recursive net calls amplify it; the yardstick is the float32 result: the new
-    path's distance to it must not exceed the old path's by more than half again."""
-    torch.manual_seed(3)
-    model = TRM(tiny_cfg())
-    model.puzzle_emb.normal_()
-    tokens, labels, ids = batch(4, 6, seed=4)
-    with torch.no_grad():
-        ref = forward(model, tokens, labels, ids, grad=False)[0]["logits"]
-        with torch.autocast("cpu", torch.bfloat16):
-            new = forward(model, tokens, labels, ids, grad=False)[0]["logits"].float()
-            with legacy_hot_path():
-                old = forward(model, tokens, labels, ids, grad=False)[0]["logits"].float()
-    err_new, err_old = (new - ref).abs().max().item(), (old - ref).abs().max().item()
-    assert 0 < err_old and err_new <= 1.5 * err_old + 1e-3, (err_new, err_old)
+    once), and the recursion amplifies it; the yardstick is the float32 result: the new path's mean
+    distance to it, over three models, must stay within a quarter of the old path's (seen: 0.94-1.07
+    of it). It catches errors of the bf16-only code (the tables cached per dtype), not rounding:
+    bf16 matmul noise dominates the distance (even a bf16 residual stream moved it by only ~15%)."""
+    err_new = err_old = 0.0
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = TRM(tiny_cfg())
+        model.puzzle_emb.normal_()
+        tokens, labels, ids = batch(4, 6, seed=4)
+        with torch.no_grad():
+            ref = forward(model, tokens, labels, ids, grad=False)[0]["logits"]
+            with torch.autocast("cpu", torch.bfloat16):
+                new = forward(model, tokens, labels, ids, grad=False)[0]["logits"].float()
+                with legacy_hot_path():
+                    old = forward(model, tokens, labels, ids, grad=False)[0]["logits"].float()
+        err_new += (new - ref).abs().mean().item()
+        err_old += (old - ref).abs().mean().item()
+    assert 0 < err_old and err_new <= 1.25 * err_old, (err_new, err_old)
 
 
 # -----------------------------------------------------------------------------
