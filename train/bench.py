@@ -115,6 +115,9 @@ parser.add_argument("--compile", action="store_true",
                     help="also time every bucket with the compiled step (TRM.compile_step: batch and sequence axes "
                          "dynamic); reports compiles, compile time, compiled vs eager per bucket")
 parser.add_argument("--compile-static", action="store_true", help="with --compile: one graph per shape instead")
+parser.add_argument("--compile-mode", default=None,
+                    help="with --compile: torch.compile's mode, e.g. reduce-overhead (CUDA graphs, one per shape) or "
+                         "max-autotune-no-cudagraphs (default: torch's default mode)")
 parser.add_argument("--compile-cache", default="fresh", metavar="fresh|default|DIR",
                     help="inductor's on-disk cache: 'fresh' (a new empty folder: the cold compile time, default), "
                          "'default' (torch's, shared with earlier runs), or a folder (run twice to see a warm compile)")
@@ -181,7 +184,8 @@ if args.compile and args.compile_cache != "default":
 machine = {"device": str(device), "cpu": cpu_name(), "cuda": torch.cuda.get_device_name(device) if on_cuda else None,
            "load_avg_start": os.getloadavg()[0], "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
            "dtype": "bf16 autocast" if compute.autocast_dtype else "float32", "compile": args.compile,
-           "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "torch's default") if args.compile else None}
+           "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "torch's default") if args.compile else None,
+           "compile_mode": args.compile_mode}
 results = {"preset": args.preset, "quick": args.quick, "machine": machine,
            "settings": {"batch": B, "infer_batch": B_inf, "infer_steps": infer_steps, "steps": args.steps,
                         "warmup": args.warmup, "bucket_steps": bucket_steps, "build_aug": args.build_aug, "num_aug": C.num_aug,
@@ -312,7 +316,7 @@ if args.compile:
     graphs = lambda: int(counters["stats"]["unique_graphs"])
     if args.compile_static:
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 2 * len(buckets) + 4)
-    raw.compile_step(dynamic=not args.compile_static)
+    raw.compile_step(dynamic=not args.compile_static, **({"mode": args.compile_mode} if args.compile_mode else {}))
 opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
 ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
 explore = torch.Generator(device=device)
@@ -551,11 +555,14 @@ infer_res = {"batch": B_inf, "steps_timed": infer_steps, "halt_max_steps": C.hal
              "samples_per_s": B_inf / t_inf, "s_per_sample": t_inf / B_inf, "gflops": flop_inf / t_inf / 1e9,
              "of_peak": flop_inf / t_inf / 1e9 / peak, "cpu_share": inf_share}
 results["inference"] = infer_res
+if args.compile:
+    results["compile_graphs_total"] = graphs()  # training + no-grad inference
 print(f"\n== 5. inference, {S}x{S} canvas, batch {B_inf}, {C.halt_max_steps} supervision steps per sample"
       + (f" (timed {infer_steps}, scaled)" if infer_steps < C.halt_max_steps else ""))
 print(f"   {infer_res['samples_per_s']:,.4g} samples/s ({infer_res['s_per_sample']:.3g} s per sample), "
       f"{infer_res['gflops']:,.1f} GFLOP/s = {infer_res['of_peak']:.2f} of peak"
-      + ("" if on_cuda else f"; CPU share {inf_share:.2f}"))
+      + ("" if on_cuda else f"; CPU share {inf_share:.2f}")
+      + (f"; compiled graphs in all (training + inference): {graphs()}" if args.compile else ""))
 
 # -----------------------------------------------------------------------------
 # 6. Projection: GPU-hours to a paper-size checkpoint (train/projection.py; every assumption printed).
