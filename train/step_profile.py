@@ -31,11 +31,17 @@ def profile_step(fn, device: torch.device, top: int = 15) -> dict:
 
     def self_us(e) -> float:
         if on_device:
-            # Only device-side time counts on a GPU (the CPU side runs ahead asynchronously).
+            # Only device-side time counts on a GPU (the CPU side runs ahead asynchronously), and
+            # only the kernels' own rows (their operators would count the same time again).
             return float(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0)))
         return float(e.self_cpu_time_total)
 
-    rows = [(e.key, self_us(e), int(e.count)) for e in events]
+    rows = [(e.key, self_us(e), int(e.count)) for e in events
+            if not on_device or str(getattr(e, "device_type", "")).endswith("CUDA")]
+    if on_device and not any(r[1] > 0 for r in rows):
+        # No separate kernel rows in this torch: fall back to every event with device time (an
+        # operator and its kernel may then both count).
+        rows = [(e.key, self_us(e), int(e.count)) for e in events]
     rows = [r for r in rows if r[1] > 0]
     rows.sort(key=lambda r: -r[1])
     total = sum(r[1] for r in rows)
