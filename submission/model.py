@@ -11,10 +11,11 @@ What is here, top to bottom:
 - compile_step(): torch.compile of everything but the rotary lookup, with the batch and sequence
   axes dynamic, so every canvas side (bucket) and batch size shares one compiled graph per grad mode.
 
-The hot path is written for few memory passes at hidden 512 (they, not the matmuls, bound a GPU
-step in eager mode): RMSNorm is torch's fused kernel, rotary is one roll and one fused
-multiply-add on tables cached per side and dtype, y + x is formed once per cycle rather than once
-per latent update, and the puzzle prefix comes out of the same gather as the tokens.
+The hot path is written for few memory-bound passes at hidden 512 (on one H200 the compiled step,
+which fuses them, ran 1.96x the eager one; a GPU profile is still owed): RMSNorm is torch's fused
+kernel, rotary is one roll and one fused multiply-add on tables cached per side and dtype, y + x
+is formed once per cycle rather than once per latent update, and the puzzle prefix comes out of
+the same gather as the tokens.
 
 Shapes: B batch rows, S canvas side of this batch (S <= canvas_side), P prefix positions,
 L = P + S*S sequence length, D hidden size, H heads, hd head dim.
