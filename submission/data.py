@@ -9,7 +9,9 @@ Sampler draws training samples the paper's way ("epoch" = each task once, one ra
 version, all its pairs) and groups them by canvas side into buckets, so a batch only computes on
 the canvas its grids need: a batch of 6x6 grids runs on a 7x7 canvas (65 positions with the
 prefix) instead of 916. Each bucket has its own stream and its own ACT carry in the trainer; the
-bucket stepped next is drawn in proportion to its share of the samples.
+bucket stepped next is drawn in proportion to its samples over its batch size, so every sample is
+drawn at the same rate. A bucket's batch size is fixed rows, or rows sized to a token budget
+(token_budget_rows) so that small canvases fill the device.
 """
 from __future__ import annotations
 
@@ -145,13 +147,31 @@ def choose_buckets(sides: np.ndarray, canvas_side: int, max_buckets: int) -> lis
     return [g[0] for g in groups]
 
 
+def token_budget_rows(buckets: list[int], prefix_len: int, batch_tokens: int, multiple: int = 1) -> list[int]:
+    """Global rows per step for each bucket so that rows x (side^2 + prefix) is about batch_tokens:
+    rounded down to a multiple of `multiple` (the world size, so every rank takes the same rows),
+    and at least `multiple`. E.g. buckets [7, 30], prefix 16, 703,488 tokens (768 rows x 916):
+    [10822, 768] (65 and 916 positions per row)."""
+    if batch_tokens < 1 or multiple < 1:
+        raise ValueError(f"token budget {batch_tokens} and multiple {multiple} must be positive")
+    rows = []
+    for s in buckets:
+        L = s * s + prefix_len
+        rows.append(max(multiple, batch_tokens // L // multiple * multiple))
+    return rows
+
+
 class Sampler:
     """Per-bucket streams of training samples: (pair index, puzzle id, shift) -> encoded batches."""
 
     def __init__(self, ps: PuzzleSet, canvas_side: int, buckets: list[int], batch_size, seed: int,
-                 translate_prob: float = 0.5):
+                 translate_prob: float = 0.5, bucket_seed: int | None = None):
         """batch_size: rows per batch, one int for every bucket or a list with one per bucket (so a
-        small-side bucket can take more rows for the same tokens or memory)."""
+        small-side bucket can take more rows for the same tokens or memory).
+        bucket_seed: when given, the bucket order is drawn from its own generator with this seed;
+        under torchrun every rank passes the same value, so all ranks step the same bucket (same
+        shapes, same rows: DDP's gradient average is then the mean over every row of the global
+        batch, and no rank waits on a larger bucket), while the samples (seed) differ per rank."""
         self.ps, self.canvas_side = ps, canvas_side
         self.buckets = sorted(buckets)
         if self.buckets[-1] != canvas_side:
@@ -163,6 +183,7 @@ class Sampler:
         self.batch_sizes = [int(b) for b in batch_size]
         self.translate_prob = translate_prob
         self.rng = np.random.default_rng(seed)
+        self.bucket_rng = self.rng if bucket_seed is None else np.random.default_rng(bucket_seed)
         # Natural needed side of each training pair (dihedrals keep max(h, w)).
         h = np.maximum(ps.heights[ps.pair_in], ps.heights[ps.pair_out])
         w = np.maximum(ps.widths[ps.pair_in], ps.widths[ps.pair_out])
@@ -185,7 +206,7 @@ class Sampler:
         return np.stack([pairs, pick[ps.pair_task[pairs]]], axis=1)
 
     def next_bucket(self) -> int:
-        return int(self.rng.choice(len(self.buckets), p=self.bucket_step_weight))
+        return int(self.bucket_rng.choice(len(self.buckets), p=self.bucket_step_weight))
 
     def take(self, b: int, n: int) -> np.ndarray:
         while len(self.queues[b]) < n:
@@ -218,13 +239,21 @@ class Sampler:
     def state(self) -> tuple[dict, dict]:
         """(arrays, json) describing the exact stream position."""
         arrays = {f"sampler.queue{b}": q for b, q in enumerate(self.queues)}
-        return arrays, {"rng": self.rng.bit_generator.state, "buckets": self.buckets}
+        js = {"rng": self.rng.bit_generator.state, "buckets": self.buckets, "batch_sizes": self.batch_sizes}
+        if self.bucket_rng is not self.rng:
+            js["bucket_rng"] = self.bucket_rng.bit_generator.state
+        return arrays, js
 
     def load_state(self, arrays: dict, js: dict):
         if list(js["buckets"]) != self.buckets:
             raise ValueError(f"resume: buckets {js['buckets']} differ from {self.buckets}")
+        if "batch_sizes" in js and list(js["batch_sizes"]) != self.batch_sizes:
+            raise ValueError(f"resume: rows per bucket {js['batch_sizes']} differ from {self.batch_sizes} "
+                             f"(keep --global-batch-size / --batch-tokens as they were)")
         self.queues = [np.asarray(arrays[f"sampler.queue{b}"], np.int64).reshape(-1, 2) for b in range(len(self.buckets))]
         self.rng.bit_generator.state = js["rng"]
+        if "bucket_rng" in js and self.bucket_rng is not self.rng:
+            self.bucket_rng.bit_generator.state = js["bucket_rng"]
 
 
 def pair_sides(ps: PuzzleSet, canvas_side: int) -> np.ndarray:

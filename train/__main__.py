@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 
 from submission.checkpoint import FORMAT, load_file, load_meta, resolve_checkpoint, save_checkpoint, write_json
-from submission.data import Sampler, build_puzzle_set, choose_buckets, pair_sides, predict_side
+from submission.data import Sampler, build_puzzle_set, choose_buckets, pair_sides, predict_side, token_budget_rows
 from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
 from submission.inference import predict_items, solved_at, task_views
 from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
@@ -43,7 +43,11 @@ g.add_argument("--out", default="runs/cpu-small", help="run folder: metrics.json
 g.add_argument("--max-minutes", type=float, default=None, help="end cleanly (evaluate + checkpoint) after this many minutes")
 g.add_argument("--resume", action="store_true", help="continue from OUT/last exactly")
 g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-g.add_argument("--compile", action="store_true", help="torch.compile the model")
+g.add_argument("--compile", action="store_true",
+               help="torch.compile the model's supervision step, batch and sequence axes dynamic: one compile "
+                    "for training and one for evaluation, whatever the buckets (off by default: see docs/benchmarks.md)")
+g.add_argument("--compile-static", action="store_true",
+               help="with --compile: one graph per canvas side instead (each side compiles on first use)")
 g.add_argument("--seed", type=int, default=0)
 g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 add_task_selection_args(parser)
@@ -53,7 +57,7 @@ for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), 
                   ("puzzle_emb_len", int), ("canvas_side", int), ("mixer", str), ("pos_encoding", str)]:
     g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
 g = parser.add_argument_group("optimisation (preset defaults)")
-for name, typ in [("global_batch_size", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
+for name, typ in [("global_batch_size", int), ("batch_tokens", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
                   ("puzzle_weight_decay", float), ("warmup_steps", int), ("lr_min_ratio", float), ("grad_clip", float),
                   ("ema", float), ("steps", int), ("num_aug", int), ("translate_prob", float), ("max_buckets", int),
                   ("eval_every", int), ("eval_views", int), ("log_every", int), ("checkpoint_every", int)]:
@@ -116,11 +120,27 @@ if C.mixer == "mlp" or C.pos_encoding == "rope1d":
     buckets = [C.canvas_side]  # fixed canvas
 else:
     buckets = choose_buckets(pair_sides(ps, C.canvas_side), C.canvas_side, C.max_buckets)
-sampler = Sampler(ps, C.canvas_side, buckets, B, seed=C.seed * 1000 + compute.rank, translate_prob=C.translate_prob)
+# Rows per step for each bucket: --global-batch-size rows everywhere, or rows sized so that every
+# bucket's step holds about --batch-tokens positions (small canvases take more rows). Every rank
+# takes the same rows of the same bucket at each step (bucket_seed is shared), so the global batch
+# of a step is rows[b] whatever the rank, and DDP's average is the mean over all its rows.
+if C.batch_tokens:
+    global_rows = token_budget_rows(buckets, C.puzzle_emb_len, C.batch_tokens, compute.world_size)
+else:
+    global_rows = [C.global_batch_size] * len(buckets)
+rows = [r // compute.world_size for r in global_rows]  # per process
+sampler = Sampler(ps, C.canvas_side, buckets, rows, seed=C.seed * 1000 + compute.rank, translate_prob=C.translate_prob,
+                  bucket_seed=C.seed)
 n_pairs = len(ps.pair_in)
 print0(f"[data] {len(train_tasks)} training tasks + {len(eval_tasks)} held-out tasks ({len(ps.heldout_in)} held-out test pairs), "
        f"{n_pairs} training pairs, {ps.num_puzzles} puzzle ids, buckets {buckets} "
        f"(shares {np.round(sampler.bucket_weight, 3).tolist()}), built in {time.time() - t0:.1f}s")
+seq = [C.puzzle_emb_len + s * s for s in buckets]
+carry_gb = sum(r * L for r, L in zip(rows, seq)) * C.hidden_size * 4 * 2 / 1e9  # y and z, float32
+print0(f"[batch] global rows per step by bucket {global_rows} "
+       + (f"(token budget {C.batch_tokens:,}: tokens per step {[r * L for r, L in zip(global_rows, seq)]})"
+          if C.batch_tokens else f"(fixed: --global-batch-size {C.global_batch_size})")
+       + f"; ACT carries {carry_gb:.2f} GB per process")
 
 # -----------------------------------------------------------------------------
 # Model, EMA and optimizers.
@@ -128,12 +148,12 @@ mcfg = TRMConfig(**{k: cfg_run[k] for k in TRMConfig.__dataclass_fields__ if k i
 raw = TRM(mcfg).to(device)
 model = raw
 if C.compile:
-    # Rotary tables are built outside the compiled graph, one per bucket side, and each side is
-    # its own shape: allow a recompile per side (training) and per side without grad (evaluation).
-    for s in buckets:
-        raw.rope(s, device)
-    torch._dynamo.config.recompile_limit = max(8, 2 * len(buckets) + 2)
-    model = torch.compile(raw)
+    # The rotary tables are looked up outside the compiled step, so a canvas side is a size, not
+    # a graph: with dynamic axes, one compile for training and one for no-grad; static, one per side.
+    if C.compile_static:
+        torch._dynamo.config.recompile_limit = max(8, 2 * len(buckets) + 2)
+    raw.compile_step(dynamic=not C.compile_static)
+    print0(f"[compile] supervision step compiled on first use ({'one graph per canvas side' if C.compile_static else 'batch and sequence axes dynamic'})")
 if compute.distributed:
     # Buffers (the puzzle table, rotary tables) are kept equal by our own updates, not by DDP: no
     # per-forward buffer broadcast. Newer torch names that option forward_sync_buffers.
@@ -147,7 +167,7 @@ ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.em
 eval_model = TRM(mcfg).to(device) if ema else raw  # holds EMA weights during evaluation
 explore_gen = torch.Generator(device=device)
 explore_gen.manual_seed(C.seed * 7919 + compute.rank)
-carries = [Carry.empty(raw, B, s, device) for s in buckets]
+carries = [Carry.empty(raw, rows[b], s, device) for b, s in enumerate(buckets)]
 print0(f"[model] {count_parameters(raw):,} parameters + puzzle table {tuple(raw.puzzle_emb.shape)}; "
        f"T={mcfg.H_cycles} n={mcfg.L_cycles} steps={mcfg.halt_max_steps} canvas {mcfg.canvas_side} {mcfg.mixer}/{mcfg.pos_encoding}")
 
@@ -180,6 +200,9 @@ if C.resume:
     if saved_world == compute.world_size:
         r = compute.rank
         carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
+        if [c.steps.shape[0] for c in carries] != rows:
+            sys.exit(f"error: {last} holds carries of {[c.steps.shape[0] for c in carries]} rows per bucket; this run "
+                     f"asks for {rows}: resume with the same --global-batch-size / --batch-tokens")
         sampler.load_state({k[len(f"r{r}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{r}.sampler.")},
                            js["sampler"][r])
         explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu())
@@ -188,7 +211,8 @@ if C.resume:
         # A fresh stream per rank, seeded apart from the streams of step 0; empty carries (every row
         # starts a new sample at the next step, as at step 0).
         fresh = int(np.random.SeedSequence([C.seed, compute.rank, start_step]).generate_state(1)[0])
-        sampler = Sampler(ps, C.canvas_side, buckets, B, seed=fresh, translate_prob=C.translate_prob)
+        sampler = Sampler(ps, C.canvas_side, buckets, rows, seed=fresh, translate_prob=C.translate_prob,
+                          bucket_seed=int(np.random.SeedSequence([C.seed, start_step]).generate_state(1)[0]))
         explore_gen.manual_seed(fresh)
         print0(f"[resume] from {last} at step {start_step}: written by {saved_world} process(es), now "
                f"{compute.world_size}. Weights, EMA, optimizer, step and schedule continue exactly; each rank's "
@@ -253,7 +277,7 @@ def run_meta(step: int, metrics: dict, elapsed: float) -> dict:
     return {"preset": C.preset, "args": {k: v for k, v in cfg_run.items()}, "step": step, "elapsed_s": elapsed,
             "metrics": metrics, "best_pass2": best, "data": {"train": C.data, "eval": C.eval_data,
             "max_side": C.max_side, "train_tasks": len(train_tasks), "heldout_tasks": sorted(eval_ids)},
-            "buckets": buckets, "puzzle_map": ps.puzzle_map(), "world_size": compute.world_size,
+            "buckets": buckets, "bucket_rows": global_rows, "puzzle_map": ps.puzzle_map(), "world_size": compute.world_size,
             "device": str(device), "torch": torch.__version__}
 
 
@@ -298,8 +322,10 @@ if master and not C.no_progress:
         bar = None
 t_start = time.time()
 deadline = t_start + C.max_minutes * 60 if C.max_minutes else None
-flops_per_step = {s: train_step_flops(mcfg, B, s) for s in buckets}
-window = {"loss": 0.0, "exact": 0.0, "tok_acc": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
+flops_per_step = [train_step_flops(mcfg, rows[b], s) for b, s in enumerate(buckets)]  # per process
+def new_window():
+    return {"loss": 0.0, "exact": 0.0, "tok_acc": 0.0, "n": 0, "samples": 0, "tokens": 0, "flops": 0.0, "t": time.time()}
+window = new_window()
 last_eval: dict = {}
 step = start_step
 while True:
@@ -354,15 +380,17 @@ while True:
     window["exact"] += out["exact"].float().mean()
     window["tok_acc"] += out["tok_acc"]
     window["n"] += 1
-    window["samples"] += B * compute.world_size
-    window["flops"] += flops_per_step[buckets[b]] * compute.world_size
+    window["samples"] += global_rows[b]  # rows stepped (one supervision step each), all ranks
+    window["tokens"] += global_rows[b] * seq[b]
+    window["flops"] += flops_per_step[b] * compute.world_size
     if step % C.log_every == 0 or step == C.steps:
         dt = time.time() - window["t"]
         loss, exact = float(window["loss"]) / window["n"], float(window["exact"]) / window["n"]
         rate = window["n"] / dt
         rec = {"step": step, "loss": round(loss, 5), "exact": round(exact, 4),
                "tok_acc": round(float(window["tok_acc"]) / window["n"], 4), "lr": lr, "steps_per_s": round(rate, 3),
-               "samples_per_s": round(window["samples"] / dt, 2), "gflops_per_s": round(window["flops"] / dt / 1e9, 2),
+               "samples_per_s": round(window["samples"] / dt, 2), "tokens_per_s": round(window["tokens"] / dt, 1),
+               "rows_per_step": round(window["samples"] / window["n"], 1), "gflops_per_s": round(window["flops"] / dt / 1e9, 2),
                "elapsed_s": round(elapsed_before + time.time() - t_start, 2)}
         log(rec)
         if bar is not None:
@@ -372,7 +400,7 @@ while True:
         elif master:
             left = (C.steps - step) / max(rate, 1e-9)
             print0(f"step {step}/{C.steps} loss {loss:.4f} exact {exact:.3f} {rate:.2f} steps/s ETA {left / 60:.1f} min")
-        window = {"loss": 0.0, "exact": 0.0, "tok_acc": 0.0, "n": 0, "samples": 0, "flops": 0.0, "t": time.time()}
+        window = new_window()
 
 if bar is not None:
     bar.close()

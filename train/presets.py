@@ -13,6 +13,10 @@ PAPER = dict(
     warmup_steps=2000, lr_min_ratio=1.0, grad_clip=1.0, ema=0.999, num_aug=1000, keep_black=True,
     translate_prob=0.5, max_buckets=8, steps=520_000, eval_every=10_000, eval_views=64,
     log_every=50, checkpoint_every=2000, max_side=None,
+    # 0: every bucket steps global_batch_size rows (the paper's fixed batch). N: each bucket steps
+    # about N positions (rows x (side^2 + prefix)), so small canvases take more rows. Off until a
+    # GPU run shows it pays in learning per hour (docs/benchmarks.md).
+    batch_tokens=0,
 )
 
 PRESETS = {
