@@ -29,174 +29,20 @@ import argparse
 import json
 import math
 import threading
-import time
 
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from .checkpoint import load_meta, resolve_checkpoint
-from .engine import AdamAtan2, Carry, act_step, sparse_sign_sgd_
+from .engine import AdamAtan2
 from .memory import GiB, BatchPlanner, MemoryBudget, train_fixed_bytes
 from .model import TRM, TRMConfig, train_step_flops
 from .predict import forward_step_flops
+from .roofline import count, device_peaks, infer_step, profile_split, train_step
 from .solve import SolveSettings, ShardSolver
 from .tasks import Task
 
 L4_TFLOPS, L4_GBPS, L4_USABLE_GIB, L4_CARDS = 121.0, 300.0, 22.5, 4
-# Dense bf16 peak (TFLOP/s) and memory bandwidth (GB/s), datasheets; first match of the name wins.
-DEVICE_PEAKS = [("H100 PCIe", 756.0, 2000.0), ("H100", 989.0, 3350.0), ("H200", 989.0, 4800.0),
-                ("A100-SXM4-80GB", 312.0, 2039.0), ("A100", 312.0, 1555.0), ("L40S", 362.0, 864.0),
-                ("L4", 121.0, 300.0), ("A10G", 70.0, 600.0), ("T4", 65.0, 320.0)]
-MATMUL_OPS = ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "scaled_dot_product", "attention")
-VIEW_OPS = {"view", "_unsafe_view", "reshape", "transpose", "t", "permute", "expand", "slice", "select",
-            "unsqueeze", "squeeze", "as_strided", "alias", "detach", "unbind", "split", "split_with_sizes",
-            "chunk", "lift_fresh", "_reshape_alias", "resolve_conj", "resolve_neg", "empty", "empty_like",
-            "empty_strided", "new_empty_strided", "new_empty", "is_same_size", "_has_compatible_shallow_copy_type"}
-
-
-def op_class(name: str) -> str:
-    """'matmul', 'view' (moves no data) or 'elementwise', from an aten op name ('aten::mm', 'mm')."""
-    base = name.split("::")[-1].split(".")[0].lstrip("_")
-    if base in VIEW_OPS or name.split("::")[-1].split(".")[0] in VIEW_OPS:
-        return "view"
-    if base in ("mm", "addmm", "bmm", "baddbmm", "matmul", "linear") or "scaled_dot_product" in base or "attention" in base:
-        return "matmul"
-    return "elementwise"
-
-
-def matmul_flops(name: str, args, out) -> float:
-    """FLOPs of one matmul-class op from its shapes (attention: QK^T and PV; its backward twice)."""
-    base = name.split("::")[-1].split(".")[0]
-    if base in ("mm", "addmm"):
-        a, b = (args[0], args[1]) if base == "mm" else (args[1], args[2])
-        return 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
-    if base in ("bmm", "baddbmm"):
-        a, b = (args[0], args[1]) if base == "bmm" else (args[1], args[2])
-        return 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
-    if "scaled_dot_product" in base or "attention" in base:
-        q, k = args[0], args[1]
-        fwd = 4.0 * math.prod(q.shape[:-1]) * k.shape[-2] * q.shape[-1]  # (B, H, Lq) x Lk x hd, two matmuls
-        return 2 * fwd if "backward" in base else fwd
-    return 0.0  # linear / matmul decompose into mm / bmm, counted there
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts, for everything run under it: matmul FLOPs, and the bytes every data-moving non-matmul
-    op reads and writes (its tensor inputs and outputs)."""
-
-    def __init__(self):
-        super().__init__()
-        self.flops, self.bytes, self.kernels = 0.0, 0.0, 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        name = func._schema.name
-        cls = op_class(name)
-        self.kernels += cls != "view"
-        if cls == "matmul":
-            self.flops += matmul_flops(name, args, out)
-        elif cls == "elementwise":
-            flat = list(args) + list((kwargs or {}).values()) + (list(out) if isinstance(out, (tuple, list)) else [out])
-            for t in flat:
-                if isinstance(t, (list, tuple)):
-                    self.bytes += sum(x.nbytes for x in t if isinstance(x, torch.Tensor))
-                elif isinstance(t, torch.Tensor):
-                    self.bytes += t.nbytes
-        return out
-
-
-def train_step(model, rows: int, side: int, autocast, device, opt=None):
-    """One training supervision step as test-time training runs it (act_step and backward; with
-    `opt`, an AdamAtan2 of learning rate 0, its update and the puzzle rows' sign-SGD), on random tokens."""
-    g = torch.Generator(device=device)
-    g.manual_seed(0)
-    carry = Carry.empty(model, rows, side, device)
-    fresh = {"tokens": torch.randint(2, 12, (rows, side * side), device=device, generator=g),
-             "labels": torch.randint(2, 12, (rows, side * side), device=device, generator=g),
-             "puzzle_ids": torch.zeros(rows, dtype=torch.int64, device=device)}
-    out = act_step(model, model, carry, fresh, autocast, g, training=True)
-    out["loss"].backward()
-    if opt is not None:
-        opt.step()
-        sparse_sign_sgd_(model.puzzle_emb, carry.puzzle_ids, out["rows"].grad, 0.0, 0.0)
-    model.zero_grad(set_to_none=True)
-
-
-@torch.no_grad()
-def infer_step(model, rows: int, side: int, autocast, device):
-    """One inference supervision step on random tokens."""
-    tokens = torch.randint(2, 12, (rows, side * side), device=device)
-    y, z = model.initial_state(rows, model.cfg.puzzle_emb_len + side * side, device)
-    with autocast:
-        model(tokens, model.puzzle_emb[torch.zeros(rows, dtype=torch.int64, device=device)], y, z)
-
-
-def count(fn, kernels: bool = False):
-    """(matmul FLOPs, elementwise bytes) of fn(); with kernels, also the number of data-moving ops."""
-    c = OpCounter()
-    with c:
-        fn()
-    return (c.flops, c.bytes, c.kernels) if kernels else (c.flops, c.bytes)
-
-
-def profile_split(fn, device) -> dict:
-    """Seconds of fn() in matmul-class and in elementwise ops (profiler self time by op name; device
-    time on a GPU)."""
-    from torch.profiler import ProfilerActivity, profile
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=acts) as prof:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    split = {"matmul": 0.0, "elementwise": 0.0, "view": 0.0}
-    for e in prof.key_averages():
-        if not e.key.startswith("aten::"):
-            continue  # kernels and Python frames: their time is attributed to the aten op that ran them
-        t = e.self_device_time_total if device.type == "cuda" else e.self_cpu_time_total
-        split[op_class(e.key)] += t / 1e6
-    return split
-
-
-def matmul_rate(device, dtype, n=2048, reps=5) -> float:
-    """Measured dense matmul FLOP/s (best of reps)."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    return 2 * n ** 3 / _best(lambda: a @ b, device, reps)
-
-
-def copy_bandwidth(device, mb=256, reps=5) -> float:
-    """Measured copy bandwidth, bytes read + written per second (best of reps)."""
-    a = torch.empty(mb * 2 ** 20 // 4, device=device)
-    b = torch.empty_like(a)
-    return 2 * a.nbytes / _best(lambda: b.copy_(a), device, reps)
-
-
-def _best(fn, device, reps) -> float:
-    best = float("inf")
-    for _ in range(reps + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t = time.time()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.time() - t)
-    return best
-
-
-def device_peaks(device) -> tuple[float, float, str]:
-    """(matmul FLOP/s, bytes/s, how they were obtained) of the device at hand."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, tf, gbps in DEVICE_PEAKS:
-            if key in name:
-                return tf * 1e12, gbps * 1e9, f"{name}: bf16 {tf:g} TFLOP/s, {gbps:g} GB/s (datasheet)"
-        f, b = matmul_rate(device, torch.bfloat16, 4096), copy_bandwidth(device)
-        return f, b, f"{name}: measured bf16 matmul {f / 1e12:.1f} TFLOP/s, copy {b / 1e9:.0f} GB/s (not in the table)"
-    f, b = matmul_rate(device, torch.float32), copy_bandwidth(device)
-    return f, b, (f"CPU, {torch.get_num_threads()} threads: measured float32 matmul {f / 1e9:.1f} GFLOP/s, "
-                  f"copy {b / 1e9:.1f} GB/s")
 
 
 def synthetic_tasks(n: int, side: int, n_train: int = 3, seed: int = 0) -> list:
@@ -231,8 +77,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=6, help="training steps measured")
     p.add_argument("--views", type=int, default=8, help="views per test input measured")
     p.add_argument("--ttt-batch-size", type=int, default=None,
-                   help="most rows per step (default: the checkpoint's, at most 128, as the entry); here and on "
-                        "the L4 each side takes fewer when memory says so")
+                   help="most rows per step measured here (default: the checkpoint's, at most 128, as the entry; "
+                        "fewer when memory says so); the L4 report always uses the entry's default")
     p.add_argument("--ttt-mode", choices=("full", "embeddings"), default="full")
     p.add_argument("--bench-tasks", type=int, default=4, help="tasks in the synthetic shard")
     p.add_argument("--gpu-memory", type=float, default=L4_USABLE_GIB, metavar="GiB",
@@ -257,7 +103,7 @@ def main(argv=None):
     a = meta.get("args", {})
     cfg = TRMConfig.from_dict(meta["model_config"])
     canvas = cfg.canvas_side
-    want_rows = args.ttt_batch_size or min(int(a.get("global_batch_size", 64)), 128)
+    want_rows = min(int(a.get("global_batch_size", 64)), 128)  # the entry's default cap, as on Kaggle
     ema = float(a.get("ema", 0.0) or 0.0) > 0
 
     # ---- memory on one L4: rows per bucket side, the estimated peak, the checkpoint's batch ----
@@ -282,10 +128,10 @@ def main(argv=None):
           f"{cfg.halt_max_steps} supervision steps, {n_params:,} parameters")
     print(f"[bench] memory per bucket side on one L4 ({args.gpu_memory:g} GiB usable, planned to "
           f"{args.memory_share:.0%}, bf16 autocast; estimates from the shapes, memory.py), sides from {args.sides}:")
-    print(f"[bench]   side  TTT rows  est. peak   {want_rows} rows would need   inference rows  est. peak")
+    print(f"[bench]   side  TTT rows  est. peak   {want_rows} rows would need        inference rows  est. peak")
     for bk in buckets:
         print(f"[bench]   {bk['side']:4d}  {bk['rows']:8d}  {bk['peak_gib']:6.2f} GiB  {bk['checkpoint_rows_gib']:7.2f} GiB "
-              f"({'fits' if bk['checkpoint_rows_fit'] else 'does NOT fit'})  {bk['infer_rows']:14d}  "
+              f"({'within' if bk['checkpoint_rows_fit'] else 'over'} {budget.target / GiB:.1f})  {bk['infer_rows']:14d}  "
               f"{bk['infer_peak_gib']:6.2f} GiB")
     if args.memory_only:
         if args.json:
@@ -294,7 +140,8 @@ def main(argv=None):
         return res
 
     # ---- measured here, through the entry's code: warm-up shard, then the measured one ----
-    settings = SolveSettings(ttt_mode=args.ttt_mode, num_aug=args.views, max_aug=args.views, batch_size=want_rows,
+    settings = SolveSettings(ttt_mode=args.ttt_mode, num_aug=args.views, max_aug=args.views,
+                             batch_size=args.ttt_batch_size or want_rows,
                              lr=a.get("lr", 1e-4), puzzle_lr=a.get("puzzle_lr", 1e-2), views=args.views,
                              halt="all", max_buckets=1, infer_share=0.0, log_every_s=1e9)
     solver = ShardSolver(ckpt, device, settings, log=lambda s: None)

@@ -8,8 +8,16 @@ A checkpoint is a folder:
   optimizer.safetensors optimizer and trainer state (only in resumable "last" checkpoints)
   train_state.json      RNG and sampler state (JSON part of the resumable state)
 
+A Kaggle export (python -m train.export) is the folder test-time training needs and no more:
+  meta.json             the source's meta + "export" (where from, which weights, what TTT tensors)
+  model.safetensors     the EMA weights (with the buffers)
+  ttt.safetensors       what TTT needs of the puzzle table, by name: the mean pretrained row
+load_for_ttt reads either kind without ever holding the pretrained table (it streams the table's
+mean from a full checkpoint); load_model reads full checkpoints only.
+
 The safetensors format is written and read here directly (8-byte header length, JSON header,
-raw little-endian tensors), so the Kaggle entry needs no extra package.
+raw little-endian tensors), so the Kaggle entry needs no extra package. Each tensor is read straight
+into its own buffer (one copy on the host).
 """
 from __future__ import annotations
 

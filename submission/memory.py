@@ -28,8 +28,6 @@ halves the batch of the side that failed and keeps it for later shards.
 """
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
 import torch

@@ -367,7 +367,7 @@ def test_row_mean_streams_the_table(tmp_path):
 
 
 def test_op_counter_counts_the_analytic_flops():
-    from submission.bench import count, infer_step, train_step
+    from submission.roofline import count, infer_step, train_step
     from submission.model import TRM, TRMConfig, train_step_flops
     from submission.predict import forward_step_flops
     cfg = TRMConfig(hidden_size=64, num_heads=2, mlp_inner=192, H_cycles=2, L_cycles=2, puzzle_emb_len=4,
