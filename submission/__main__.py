@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "CPU it caps the host memory a worker plans for (default: what is free)")
     g.add_argument("--memory-share", type=float, default=0.8,
                    help="plan batches to fill this share of the worker's memory (default %(default)s)")
+    g.add_argument("--time-buckets", action="store_true",
+                   help="time every TTT step (a device sync each) and report seconds per step by canvas side")
     g.add_argument("--tasks-per-shard", type=int, default=None,
                    help=f"default: enough shards for {SHARDS_PER_WORKER} per worker")
     g.add_argument("--task-cap", type=float, default=None, metavar="SECONDS",
@@ -139,7 +141,7 @@ def solve_settings(meta: dict, args, workers_here: int):
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
         poe_top=args.poe_top, report_candidates=10 if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,
-        memory_share=args.memory_share, workers_here=workers_here, seed=args.seed)
+        memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed)
 
 
 # -----------------------------------------------------------------------------
@@ -325,6 +327,14 @@ def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_
     log("[summary] time: " + ", ".join(f"{k} {v:.1f}s" for k, v in phase.items())
         + f"; summed over shards: TTT {ttt:.1f}s ({steps} steps), inference {inf:.1f}s; "
           f"total {time.time() - t_start:.1f}s of {time_limit:.0f}s")
+    timed = {}  # side -> [steps, seconds, rows] over every shard (--time-buckets)
+    for s in stats:
+        for side, (n, sec) in s.get("bucket_steps", {}).items():
+            t = timed.setdefault(side, [0, 0.0, s["batch_sizes"][side]])
+            t[0], t[1], t[2] = t[0] + n, t[1] + sec, min(t[2], s["batch_sizes"][side])
+    if timed:
+        log("[summary] TTT by canvas side: " + ", ".join(
+            f"{side}: {n / sec:.2f} steps/s at {rows} rows ({n} steps)" for side, (n, sec, rows) in sorted(timed.items())))
     peaks = [(s["peak_ttt_gib"], s["peak_infer_gib"]) for s in stats if s.get("peak_ttt_gib") is not None]
     if peaks:
         log(f"[summary] peak GPU memory of any shard: TTT {max(p[0] for p in peaks):.2f} GiB, "

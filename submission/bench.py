@@ -43,6 +43,7 @@ from .solve import SolveSettings, ShardSolver
 from .tasks import Task
 
 L4_TFLOPS, L4_GBPS, L4_USABLE_GIB, L4_CARDS = 121.0, 300.0, 22.5, 4
+ARC2_EVAL_SIDES = [13, 17, 19, 21, 23, 24, 26, 30]  # the entry's buckets for the 120 ARC-AGI-2 evaluation tasks
 
 
 def synthetic_tasks(n: int, side: int, n_train: int = 3, seed: int = 0) -> list:
@@ -57,8 +58,12 @@ def bucket_sides(spec: str, canvas: int, max_buckets: int) -> list[int]:
     if all(p.strip().isdigit() for p in spec.split(",")):
         return sorted({min(int(p), canvas) for p in spec.split(",")} | {canvas})
     from .data import build_puzzle_set, choose_buckets, pair_sides
-    from .tasks import load_tasks
-    ps = build_puzzle_set([], load_tasks(spec), 1)
+    from .tasks import TaskError, load_tasks
+    try:
+        ps = build_puzzle_set([], load_tasks(spec), 1)
+    except (TaskError, ImportError) as e:
+        print(f"[bench] cannot read {spec} ({e}); using the sides arc2/eval gives: {ARC2_EVAL_SIDES}")
+        return sorted({min(s, canvas) for s in ARC2_EVAL_SIDES} | {canvas})
     return choose_buckets(pair_sides(ps, canvas), canvas, max_buckets)
 
 

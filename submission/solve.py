@@ -62,6 +62,7 @@ class SolveSettings:
     gpu_memory: float | None = None   # GiB this worker may use (None: all that is free); see memory.py
     memory_share: float = 0.8         # plan batches to fill this share of it
     workers_here: int = 1             # workers sharing this host's memory (CPU workers)
+    time_buckets: bool = False        # synchronise after every TTT step to time each bucket side
     seed: int = 0
     log_every_s: float = 30.0
 

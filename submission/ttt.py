@@ -14,7 +14,8 @@ kept for later shards) and sizes the rest from it:
     at the maximum once; using fewer means sampling only the first k of each task.
 
 Batches: each bucket side takes the rows memory allows (solver.batches); an out-of-memory error
-halves that side's rows (kept for later shards) and restarts the sample streams.
+halves that side's rows (kept for later shards) and restarts the sample streams. --time-buckets
+synchronises the device after every step to time each bucket side (slightly slower on a GPU).
 """
 from __future__ import annotations
 
@@ -69,12 +70,14 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
 
     step, flops, last_log, loss_sum, exact_sum, n_win = 0, 0.0, time.time(), 0.0, 0.0, 0
     cal_t = cal_f = t_first = None
+    bucket_s, bucket_n = {}, {}  # side -> seconds, steps (with S.time_buckets: each step synchronised)
     while True:
         # Training ends at the cap or the end of its time; `planned` (the estimate) only sizes the
         # warm-up and the augmentations, so a run faster than estimated keeps going.
         if stop.is_set() or (cap is not None and step >= cap) or time.time() >= ttt_end:
             break
         b = sampler.next_bucket()
+        t_step = time.time()
         try:
             if b not in carries:
                 carries[b] = Carry.empty(model, sampler.batch_sizes[b], buckets[b], dev)
@@ -107,6 +110,10 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
             decay = min(S.ema, (1 + step) / (10 + step))
             with torch.no_grad():
                 torch._foreach_lerp_(list(ema.values()), [p.detach().float() for p in model.parameters()], 1 - decay)
+        if S.time_buckets:
+            _sync(dev)
+            bucket_s[buckets[b]] = bucket_s.get(buckets[b], 0.0) + time.time() - t_step
+            bucket_n[buckets[b]] = bucket_n.get(buckets[b], 0) + 1
         step += 1
         flops += train_step_flops(cfg, sampler.batch_sizes[b], buckets[b])
         loss_sum += out["loss"].detach()
@@ -146,8 +153,11 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
     for p in model.parameters():
         p.requires_grad_(False)
     last_loss = float(loss_sum) / n_win if n_win else float("nan")
-    return {"ttt_steps": step, "num_aug": num_aug, "batch_sizes": dict(zip(buckets, sampler.batch_sizes)),
-            "loss": round(last_loss, 4), "ttt_step_s": step_s}
+    stats = {"ttt_steps": step, "num_aug": num_aug, "batch_sizes": dict(zip(buckets, sampler.batch_sizes)),
+             "loss": round(last_loss, 4), "ttt_step_s": step_s}
+    if S.time_buckets:
+        stats["bucket_steps"] = {side: [bucket_n[side], round(bucket_s[side], 3)] for side in sorted(bucket_n)}
+    return stats
 
 
 def warmup_steps(S, planned) -> int:

@@ -128,7 +128,7 @@ def test_commit_run_ends_in_its_limit_and_writes_every_task(tmp_path, checkpoint
     (comp / "arc-agi_test_challenges.json").write_text(json.dumps(ch))
     place_checkpoint(checkpoint / "best", inp / "models" / "me" / "trm-checkpoint" / "pytorch" / "default" / "1")
     limit = 10
-    proc, wall = run_entry(["--commit-tasks", "2", "--commit-minutes", limit / 60],
+    proc, wall = run_entry(["--commit-tasks", "2", "--commit-minutes", limit / 60, "--time-buckets"],
                            {"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("[mode] commit run"), proc.stdout[:300]
@@ -142,6 +142,8 @@ def test_commit_run_ends_in_its_limit_and_writes_every_task(tmp_path, checkpoint
     assert "[commit] solving 2 of 5 tasks" in proc.stdout
     assert "2/2 tasks predicted" in proc.stdout and "valid" in proc.stdout.splitlines()[-1]
     assert "model me/trm-checkpoint/pytorch/default/1" in proc.stdout
+    timed = proc.stdout.split("[summary] TTT by canvas side: ")[1].splitlines()[0]  # --time-buckets
+    assert "steps/s at" in timed, timed
 
 
 def test_no_challenges_lists_every_place_searched(tmp_path):
