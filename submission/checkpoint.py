@@ -8,8 +8,16 @@ A checkpoint is a folder:
   optimizer.safetensors optimizer and trainer state (only in resumable "last" checkpoints)
   train_state.json      RNG and sampler state (JSON part of the resumable state)
 
+A Kaggle export (python -m train.export) is the folder test-time training needs and no more:
+  meta.json             the source's meta + "export" (where from, which weights, what TTT tensors)
+  model.safetensors     the EMA weights (with the buffers)
+  ttt.safetensors       what TTT needs of the puzzle table, by name: the mean pretrained row
+load_for_ttt reads either kind without ever holding the pretrained table (it streams the table's
+mean from a full checkpoint); load_model reads full checkpoints only.
+
 The safetensors format is written and read here directly (8-byte header length, JSON header,
-raw little-endian tensors), so the Kaggle entry needs no extra package.
+raw little-endian tensors), so the Kaggle entry needs no extra package. Each tensor is read straight
+into its own buffer (one copy on the host).
 """
 from __future__ import annotations
 
@@ -56,36 +64,84 @@ def save_file(tensors: dict, path, metadata: dict | None = None):
     os.replace(tmp, path)
 
 
-def load_file(path, device="cpu") -> dict:
-    """Read a .safetensors file into {name: tensor}. Only raw numbers are read: safe on untrusted files."""
+def read_header(path) -> tuple[dict, int]:
+    """The JSON header of a .safetensors file and the offset its data starts at. Only the header is
+    read: a table of gigabytes can be described (or streamed, see row_mean) without loading it."""
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise ValueError(f"{path}: not a safetensors file (too short)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8:
-        raise ValueError(f"{path}: not a safetensors file (header length {n} beyond the file)")
-    header = json.loads(data[8:8 + n])
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{path}: not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8:
+            raise ValueError(f"{path}: not a safetensors file (header length {n} beyond the file)")
+        header = json.loads(f.read(n))
     base = 8 + n
-    out = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
         if info.get("dtype") not in _FROM:
             raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {info.get('dtype')!r}")
-        dt = _FROM[info["dtype"]]
         a, b = info["data_offsets"]
         # The span must lie inside the file and hold exactly shape x dtype bytes (a short or lying
         # header must not read as truncated data or zeros).
-        size = math.prod(info["shape"]) * torch.empty((), dtype=dt).element_size()
-        if not (0 <= a <= b <= len(data) - base) or b - a != size:
-            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[a, b]} do not hold {size} bytes "
+        want = math.prod(info["shape"]) * torch.empty((), dtype=_FROM[info["dtype"]]).element_size()
+        if not (0 <= a <= b <= size - base) or b - a != want:
+            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[a, b]} do not hold {want} bytes "
                              f"of {info['dtype']} {info['shape']} inside the file")
-        buf = bytearray(data[base + a:base + b])
-        t = torch.frombuffer(buf, dtype=torch.uint8) if buf else torch.zeros(0, dtype=torch.uint8)
-        t = t.view(dt).reshape(info["shape"]).clone() if buf else torch.zeros(info["shape"], dtype=dt)
-        out[name] = t.to(device)
+    return header, base
+
+
+def _read_into(f, t: torch.Tensor, offset: int):
+    """Fill tensor t (contiguous, on the CPU) with the raw bytes at `offset` of the open file f."""
+    if t.numel() == 0:
+        return
+    f.seek(offset)
+    view = memoryview(t.view(-1).view(torch.uint8).numpy())
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            raise ValueError(f"{f.name}: file ends inside a tensor")
+        got += n
+
+
+def load_file(path, device="cpu", names=None) -> dict:
+    """Read a .safetensors file into {name: tensor} (only `names` when given). Only raw numbers are
+    read: safe on untrusted files. Each tensor is read straight into its own buffer, so the host holds
+    one copy of the data (not the file, a slice and a clone: three copies of a 2 GB table)."""
+    header, base = read_header(path)
+    out = {}
+    with open(path, "rb") as f:
+        for name, info in header.items():
+            if name == "__metadata__" or (names is not None and name not in names):
+                continue
+            t = torch.empty(info["shape"], dtype=_FROM[info["dtype"]])
+            _read_into(f, t, base + info["data_offsets"][0])
+            out[name] = t.to(device)
     return out
+
+
+def row_mean(path, name: str, first_row: int = 0, chunk_rows: int = 65536) -> torch.Tensor:
+    """Mean of rows first_row.. of a 2-D tensor in a .safetensors file, as (1, D) float32, streamed
+    in chunks (accumulated in float64): the puzzle table's mean row without holding the table."""
+    header, base = read_header(path)
+    if name not in header:
+        raise KeyError(f"{path}: no tensor {name!r}")
+    info = header[name]
+    dt = _FROM[info["dtype"]]
+    N, D = info["shape"]
+    if N <= first_row:
+        return torch.zeros(1, D)
+    row_bytes = D * torch.empty((), dtype=dt).element_size()
+    total = torch.zeros(D, dtype=torch.float64)
+    buf = torch.empty(min(chunk_rows, N - first_row), D, dtype=dt)
+    with open(path, "rb") as f:
+        for lo in range(first_row, N, chunk_rows):
+            rows = buf[:min(chunk_rows, N - lo)]
+            _read_into(f, rows, base + info["data_offsets"][0] + lo * row_bytes)
+            total += rows.double().sum(0)
+    return (total / (N - first_row)).float()[None]
 
 
 def write_json(obj, path):
@@ -192,10 +248,20 @@ def load_meta(path) -> dict:
         return json.load(f)
 
 
+def is_export(meta: dict) -> bool:
+    """A Kaggle export (python -m train.export): EMA weights + meta + what test-time training needs
+    of the puzzle table (ttt.safetensors), not the table itself."""
+    return "export" in meta
+
+
 def load_model(path, device="cpu", use_ema: bool = True) -> tuple[TRM, dict, dict]:
     """Rebuild the model from weights + meta alone. Returns (model, meta, puzzle records)."""
     ckpt = resolve_checkpoint(path)
     meta = load_meta(ckpt)
+    if is_export(meta):
+        raise ValueError(f"{ckpt} is a Kaggle export: it holds the puzzle table's mean row, not the table, so it "
+                         "can only start test-time training (load_for_ttt); use the full checkpoint it came from "
+                         f"({meta['export'].get('from', '?')}) to predict pretraining puzzles")
     cfg = TRMConfig.from_dict(meta["model_config"])
     puzzles = load_file(ckpt / "puzzles.safetensors")
     cfg.num_puzzles = int(puzzles["puzzle_emb"].shape[0])
@@ -209,3 +275,42 @@ def load_model(path, device="cpu", use_ema: bool = True) -> tuple[TRM, dict, dic
     if missing or unexpected:
         raise ValueError(f"{ckpt}: weights do not match the config (missing {missing}, unexpected {unexpected})")
     return model.to(device), meta, puzzles
+
+
+# What test-time training needs of a checkpoint besides its weights, by name: the file a Kaggle export
+# carries (python -m train.export) and the names in it. New puzzle ids start at the mean pretrained
+# row; a future initialisation (a demonstration encoder, say) adds its tensors here.
+TTT_FILE = "ttt.safetensors"
+TTT_MEAN_ROW = "puzzle_emb.mean"  # (1, D) mean of the pretrained rows 1.. (row 0 is the blank id)
+
+
+def ttt_tensors_of_full_checkpoint(ckpt, meta: dict) -> dict:
+    """TTT_FILE's tensors computed from a full checkpoint: the table is streamed, never held."""
+    mean = row_mean(Path(ckpt) / "puzzles.safetensors", "puzzle_emb", first_row=1)
+    return {TTT_MEAN_ROW: upgrade_puzzle_table(meta, mean)}
+
+
+def load_for_ttt(path, device="cpu") -> tuple[TRM, dict, dict]:
+    """The model for test-time training, from a full checkpoint or a Kaggle export: (model, meta,
+    ttt tensors). The model's puzzle table is the blank row alone, (1, D): TTT appends its own rows
+    (from ttt[TTT_MEAN_ROW]) and never uses the pretrained ones, so the pretrained table (1.1M x 512
+    floats, 2.3 GB, for the paper's ARC-AGI-2 run) is never loaded; the weights are the EMA ones."""
+    ckpt = resolve_checkpoint(path)
+    meta = load_meta(ckpt)
+    cfg = TRMConfig.from_dict(meta["model_config"])
+    cfg.num_puzzles = 1
+    weights = load_file(ckpt / "model.safetensors")
+    if is_export(meta):
+        ttt = load_file(ckpt / TTT_FILE)
+    else:
+        if (ckpt / "ema.safetensors").is_file():
+            weights.update(load_file(ckpt / "ema.safetensors"))  # parameters; buffers from model.safetensors
+        ttt = ttt_tensors_of_full_checkpoint(ckpt, meta)
+    if TTT_MEAN_ROW not in ttt:
+        raise ValueError(f"{ckpt}: {TTT_FILE} lacks {TTT_MEAN_ROW!r} (has {sorted(ttt)})")
+    model = TRM(cfg)
+    weights["puzzle_emb"] = torch.zeros(1, cfg.hidden_size)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{ckpt}: weights do not match the config (missing {missing}, unexpected {unexpected})")
+    return model.to(device), meta, {k: v.to(device) for k, v in ttt.items()}

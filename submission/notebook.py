@@ -9,7 +9,12 @@ module of the entry, run `python -m submission.notebook` and commit the result.
 Output is deterministic: fixed cell ids, no outputs, no execution counts, no timestamps, JSON in
 nbformat's own layout (indent 1, sorted keys). Standard library only.
 
-    python -m submission.notebook                  # writes notebooks/arc_submission.ipynb
+Beside the notebook it writes kernel-metadata.json, what the Kaggle CLI needs to push it
+(`kaggle kernels push -p notebooks`): the L4 machine ("NvidiaL4", the 4 x L4 box), internet off,
+the 2026 competition's data and the checkpoint dataset attached.
+
+    python -m submission.notebook                  # notebooks/arc_submission.ipynb + kernel-metadata.json
+    python -m submission.notebook --kaggle-user me --checkpoint-dataset me/trm-checkpoint
     python -m submission.notebook --out other.ipynb
 """
 import argparse
@@ -23,6 +28,11 @@ REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_OUT = REPO_ROOT / "notebooks" / "arc_submission.ipynb"
 PACKAGE = PACKAGE_DIR.name  # "submission"
 KIT_FOLDER = "trm_kit"  # under WORKING_DIR; holds submission/ so that `python -m submission` runs there
+COMPETITION = "arc-prize-2026-arc-agi-2"  # the 2026 ARC-AGI-2 track's slug
+MACHINE_SHAPE = "NvidiaL4"  # the Kaggle CLI's name for the L4 accelerator (4 x L4 in ARC Prize 2025/2026)
+KAGGLE_USER = "your-kaggle-username"  # placeholder until --kaggle-user
+KERNEL_TITLE = "TRM ARC Submission"  # Kaggle derives the slug: trm-arc-submission
+DATASET = "trm-checkpoint"  # the checkpoint dataset's slug (its files: meta.json + *.safetensors)
 
 
 # -----------------------------------------------------------------------------
@@ -110,31 +120,41 @@ training of a pretrained TRM on each task's demonstrations, then augmented infer
 The answer goes to `/kaggle/working/submission.json`.
 
 **Before running**
-- *Checkpoint*: attach the pretrained checkpoint as a Kaggle dataset named **`trm-checkpoint`**, so
-  that `/kaggle/input/trm-checkpoint/` holds `meta.json` and the `*.safetensors` files (a whole run
-  folder with `best/` or `last/` inside works too). Without it, the first checkpoint found anywhere
-  under `/kaggle/input` is used (competition folders skipped); set `CHECKPOINT_DIR` to choose one.
+- *Checkpoint*: attach the pretrained checkpoint as a Kaggle dataset (or model) named like
+  `CHECKPOINT_DATASET` (default **`{DATASET}`**) holding `meta.json` and the `*.safetensors` files: a
+  Kaggle export (`python -m train.export --run DIR --out DIR`, a few MB) or a full checkpoint or run
+  folder. Both mount layouts are searched (`/kaggle/input/<slug>/`, `/kaggle/input/datasets/<owner>/<slug>/`,
+  `/kaggle/input/models/<owner>/<model>/<framework>/<variation>/<version>/`); with several checkpoints
+  attached the log names them all and says which was used. `CHECKPOINT_DIR` picks a folder outright.
 - *Internet*: **off** (a Kaggle competition rule). Nothing is installed: the notebook needs only
   torch, numpy, numba and the standard library, all in Kaggle's image.
-- *Accelerator*: **GPU L4x4**. One worker process runs per GPU; on a CPU-only machine one worker
-  runs in the entry's own process.
+- *Accelerator*: **GPU L4x4**. One worker process runs per GPU, each sizing its batches to its card's
+  memory; on a CPU-only machine one worker runs in the entry's own process.
 
 **What happens**
 1. Within seconds a complete `submission.json` of fallback answers (each test input copied as both
    attempts) is on disk; every later write replaces it atomically, so a kill at any moment leaves a
    valid file.
-2. Tasks are split into shards; each worker takes the next shard, fine-tunes on its tasks'
-   demonstrations within the shard's share of the time left, predicts its test inputs and sends the
-   answers, which are written at once.
-3. The run plans to end `MARGIN_S` before `TIME_LIMIT_S`; the last cell reloads the file, checks
-   it and prints a summary.
+2. *Save Version* (and any run without `KAGGLE_IS_COMPETITION_RERUN`) is a **commit run**: a smoke test
+   of `COMMIT_TASKS` tasks in at most `COMMIT_MINUTES`, every GPU used, the file complete and valid. The
+   scoring rerun runs the full job: tasks are split into shards; each worker takes the next shard,
+   fine-tunes on its tasks' demonstrations within the shard's fair share of the time left, predicts its
+   test inputs and sends the answers, which are written at once.
+3. The run plans to end `MARGIN_S` before `TIME_LIMIT_S`; stopping the run cell (or an error in it)
+   ends the entry and all its workers; running it again while a copy runs is refused. The last cell
+   reloads the file, checks it and prints a summary; it fails loudly only when there is nothing to
+   submit (no test challenges found).
 
 **Settings** (next cell)
 | setting | meaning |
 |---|---|
 | `TIME_LIMIT_S` | wall-clock limit of the whole notebook: Kaggle's 12 h (`TRM_TIME_LIMIT` in the environment overrides it) |
 | `MARGIN_S` | plan to finish this long before the limit: 15 min (Kaggle's run time varies by up to ~10 min; `TRM_MARGIN` in the environment overrides it) |
-| `CHECKPOINT_DIR` | `None`: `INPUT_DIR/trm-checkpoint`, else the first checkpoint under `INPUT_DIR`; or a folder |
+| `CHECKPOINT_DATASET` | the dataset slug (or `owner/slug`, or model name) holding the checkpoint; it wins when several are attached |
+| `CHECKPOINT_DIR` | `None`: found under `INPUT_DIR` as above; or a folder |
+| `RUN_MODE` | `"auto"`: a commit run without `KAGGLE_IS_COMPETITION_RERUN`, the full job with it; `"commit"` or `"full"` to force one |
+| `COMMIT_TASKS`, `COMMIT_MINUTES` | the commit run's tasks and time limit |
+| `GPU_MEMORY_GB` | `None`: each worker plans for its GPU's free memory; a number (GiB) caps it (22.5: an L4) |
 | `TTT_MODE` | `"full"`: fine-tune every weight and the new puzzle embeddings; `"embeddings"`: the new puzzle embeddings only |
 | `TTT_STEPS` | `None`: as many test-time training steps per shard as its time allows; a number caps them |
 | `VIEWS` | `None`: every augmentation trained is a view at inference; a number caps the views per test input |
@@ -143,7 +163,9 @@ The answer goes to `/kaggle/working/submission.json`.
 | `INPUT_DIR`, `WORKING_DIR` | Kaggle's `/kaggle/input` and `/kaggle/working`; the environment variables `TRM_KAGGLE_INPUT` / `TRM_KAGGLE_WORKING` override them (the kit's tests run this notebook on a fake tree) |
 """
 
-SETTINGS = """\
+
+def settings_text(dataset: str = DATASET) -> str:
+    return """\
 import os
 import time
 
@@ -157,7 +179,12 @@ WORKING_DIR = os.environ.get("TRM_KAGGLE_WORKING", "/kaggle/working")
 TIME_LIMIT_S = float(os.environ.get("TRM_TIME_LIMIT", 12 * 3600))
 MARGIN_S = float(os.environ.get("TRM_MARGIN", min(15 * 60, TIME_LIMIT_S / 10)))
 
-CHECKPOINT_DIR = None  # None: INPUT_DIR/trm-checkpoint, else the first checkpoint found under INPUT_DIR
+CHECKPOINT_DATASET = {dataset!r}  # the dataset (or model) holding the checkpoint, in any mount layout
+CHECKPOINT_DIR = None  # None: found under INPUT_DIR (CHECKPOINT_DATASET first); or a folder
+RUN_MODE = "auto"      # "auto": a commit run unless KAGGLE_IS_COMPETITION_RERUN is set; or "commit" / "full"
+COMMIT_TASKS = 4       # a commit run's tasks ...
+COMMIT_MINUTES = 20    # ... and its time limit
+GPU_MEMORY_GB = None   # None: each worker plans for its GPU's free memory; a number (GiB) caps it
 TTT_MODE = "full"      # "full": every weight + the new puzzle embeddings; "embeddings": the embeddings only
 TTT_STEPS = None       # None: as many test-time training steps per shard as the time allows
 VIEWS = None           # None: every trained augmentation is a view; a number caps views per test input
@@ -167,7 +194,8 @@ EXTRA_ARGS = []        # more flags for `python -m submission`, e.g. ["--task-ca
 KIT_DIR = os.path.join(WORKING_DIR, "{kit}")  # the package is written here and run from here
 OUTPUT = os.path.join(WORKING_DIR, "submission.json")
 print(f"input {{INPUT_DIR}}, working {{WORKING_DIR}}, time limit {{TIME_LIMIT_S:.0f}}s, margin {{MARGIN_S:.0f}}s")
-""".format(kit=KIT_FOLDER)
+""".format(kit=KIT_FOLDER, dataset=dataset)
+
 
 WRITE_SOURCES = """\
 # The kit's package, written to KIT_DIR/submission/ (generated from the repository; do not edit here).
@@ -184,20 +212,35 @@ print(f"wrote {{len(SOURCES)}} files to {{os.path.join(KIT_DIR, '{pkg}')}}: {{',
 """.format(pkg=PACKAGE)
 
 RUN = """\
-# Run the entry as its own process (its GPU workers are spawned processes that import the package),
-# streaming its log here. A watchdog ends it, workers included, if it is still running a quarter of
-# the margin before the limit: submission.json on disk is valid at every moment.
+# Run the entry in its own process group (its GPU workers are spawned processes that import the
+# package), streaming its log here. However this cell ends (the run done, an error, the stop button),
+# the `finally` below ends the entry and every worker with it; a watchdog ends them if they are
+# still running a quarter of the margin before the limit. submission.json on disk is valid at every
+# moment. While a copy runs (its lock is held beside submission.json) a second one is refused.
 import shlex
 import signal
 import subprocess
 import sys
 import threading
 
+sys.path.insert(0, KIT_DIR)
+from {pkg}.writer import take_lock
+
+lock, holder = take_lock(OUTPUT)
+if lock is None:
+    raise RuntimeError(f"python -m {pkg} is already running (pid {{holder}}) and writing {{OUTPUT}}: wait for it "
+                       f"to end, or end it (os.killpg({{holder}}, signal.SIGKILL)), then run this cell again")
+os.close(lock)  # free: the entry takes it for its whole run
+
 time_left = TIME_LIMIT_S - (time.time() - NOTEBOOK_START)
 cmd = [sys.executable, "-m", "{pkg}", "--output", OUTPUT, "--time-limit", f"{{time_left:.1f}}",
-       "--margin", f"{{MARGIN_S:.0f}}", "--ttt-mode", TTT_MODE, "--vote", VOTE]
+       "--margin", f"{{MARGIN_S:.0f}}", "--checkpoint-dataset", CHECKPOINT_DATASET, "--run-mode", RUN_MODE,
+       "--commit-tasks", str(COMMIT_TASKS), "--commit-minutes", str(COMMIT_MINUTES),
+       "--ttt-mode", TTT_MODE, "--vote", VOTE]
 if CHECKPOINT_DIR is not None:
     cmd += ["--checkpoint", CHECKPOINT_DIR]
+if GPU_MEMORY_GB is not None:
+    cmd += ["--gpu-memory", str(GPU_MEMORY_GB)]
 if TTT_STEPS is not None:
     cmd += ["--ttt-steps", str(TTT_STEPS)]
 if VIEWS is not None:
@@ -209,20 +252,32 @@ env["PYTHONPATH"] = os.pathsep.join(p for p in (KIT_DIR, os.environ.get("PYTHONP
 print("$", " ".join(cmd), flush=True)
 proc = subprocess.Popen(cmd, cwd=KIT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                         text=True, bufsize=1, start_new_session=True)
+print(f"[notebook] entry started: pid {{proc.pid}} (its process group holds its workers)", flush=True)
 
 
-def stop_overrun():
-    if proc.poll() is None:
-        print("[notebook] the entry is still running near the time limit: ending it", flush=True)
+def end_entry(why):
+    # SIGKILL to the whole group: the entry and every worker it spawned.
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
+        print(f"[notebook] {{why}}: ended the entry's process group {{proc.pid}}", flush=True)
+    except ProcessLookupError:
+        pass  # already gone
 
 
-watchdog = threading.Timer(max(1.0, TIME_LIMIT_S - MARGIN_S / 4 - (time.time() - NOTEBOOK_START)), stop_overrun)
+watchdog = threading.Timer(max(1.0, TIME_LIMIT_S - MARGIN_S / 4 - (time.time() - NOTEBOOK_START)),
+                           end_entry, args=("the entry is still running near the time limit",))
 watchdog.start()
-for line in proc.stdout:
-    print(line, end="", flush=True)
-RETURN_CODE = proc.wait()
-watchdog.cancel()
+try:
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+    RETURN_CODE = proc.wait()
+finally:
+    watchdog.cancel()
+    if proc.poll() is None:
+        end_entry("this cell was stopped or failed")
+    else:
+        end_entry("leftover workers after the entry's exit")
+    proc.wait()
 print(f"[notebook] python -m {pkg} exited with code {{RETURN_CODE}} after {{time.time() - NOTEBOOK_START:.0f}}s "
       "of notebook time", flush=True)
 """.format(pkg=PACKAGE)
@@ -230,11 +285,12 @@ print(f"[notebook] python -m {pkg} exited with code {{RETURN_CODE}} after {{time
 VALIDATE = """\
 # Reload submission.json and check Kaggle's rules here, independently of the entry. Should any task be
 # wrong or the file unreadable, its fallback answers are written, so Kaggle never scores a malformed file.
+# No test challenges at all means nothing can be submitted: that fails here, loudly.
 import json
 import sys
 
 sys.path.insert(0, KIT_DIR)
-from {pkg}.__main__ import find_challenges  # the challenges file the entry read
+from {pkg}.discover import challenges_searched, find_challenges  # the challenges file the entry read
 from {pkg}.writer import fallback_entries, write_atomic
 
 
@@ -258,7 +314,8 @@ def bad_tasks(sub, challenges):
 
 found = find_challenges(INPUT_DIR)
 if not found:
-    raise FileNotFoundError(f"no test challenges under {{INPUT_DIR}}: is the competition data attached?")
+    raise FileNotFoundError(f"no test challenges under {{INPUT_DIR}}, so there is nothing to submit: is the "
+                            f"competition's data attached? Searched:\\n  {{challenges_searched(INPUT_DIR)}}")
 with open(found[0], encoding="utf-8") as f:
     challenges = json.load(f)
 try:
@@ -287,7 +344,7 @@ test_inputs = {{tid: [x.get("input") if isinstance(x, dict) else None for x in (
 changed = sum(x is not None and (e["attempt_1"] != x or e["attempt_2"] != x)
               for tid, entries in sub.items() for e, x in zip(entries, test_inputs[tid]))
 print(f"[notebook] {{OUTPUT}} is valid: {{len(sub)}} tasks, {{n_inputs}} test inputs, {{changed}} answered "
-      f"with something other than the copied test input; entry exit code {{RETURN_CODE}}; "
+      f"with something other than the copied test input; entry exit code {{globals().get('RETURN_CODE')}}; "
       f"{{time.time() - NOTEBOOK_START:.0f}}s of notebook time")
 """.format(pkg=PACKAGE)
 
@@ -328,14 +385,26 @@ def sources_cell_text(sources: dict) -> str:
     return "\n".join(out) + "\n\n" + WRITE_SOURCES
 
 
-def build(package_dir=PACKAGE_DIR) -> str:
-    """The notebook's full text."""
+def build(package_dir=PACKAGE_DIR, dataset: str = DATASET) -> str:
+    """The notebook's full text; `dataset`: the checkpoint dataset's slug (the settings' default)."""
     cells = [markdown_cell("header", HEADER.rstrip("\n")),
-             code_cell("settings", SETTINGS.rstrip("\n")),
+             code_cell("settings", settings_text(dataset).rstrip("\n")),
              code_cell("package-sources", sources_cell_text(package_sources(package_dir)).rstrip("\n")),
              code_cell("run-entry", RUN.rstrip("\n")),
              code_cell("validate", VALIDATE.rstrip("\n"))]
     return dumps(notebook(cells))
+
+
+def kernel_metadata(code_file: str, user: str = KAGGLE_USER, dataset: str = DATASET) -> dict:
+    """kernel-metadata.json for `kaggle kernels push` (fields as the Kaggle CLI documents them):
+    private, GPU on the L4 machine, internet off, the competition's data and the checkpoint attached.
+    `dataset`: the checkpoint dataset as slug (owned by `user`) or owner/slug."""
+    source = dataset if "/" in dataset else f"{user}/{dataset}"
+    slug = KERNEL_TITLE.lower().replace(" ", "-")
+    return {"id": f"{user}/{slug}", "title": KERNEL_TITLE, "code_file": code_file, "language": "python",
+            "kernel_type": "notebook", "is_private": True, "enable_gpu": True, "enable_tpu": False,
+            "enable_internet": False, "machine_shape": MACHINE_SHAPE, "dataset_sources": [source],
+            "competition_sources": [COMPETITION], "kernel_sources": [], "model_sources": []}
 
 
 def embedded_sources(nb_text: str) -> dict:
@@ -351,14 +420,23 @@ def embedded_sources(nb_text: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m submission.notebook", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"notebook to write (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"notebook to write (default {DEFAULT_OUT.relative_to(REPO_ROOT)}); "
+                   "kernel-metadata.json goes beside it")
+    p.add_argument("--kaggle-user", default=KAGGLE_USER, help="your Kaggle user name, for the kernel's id (default: a placeholder)")
+    p.add_argument("--checkpoint-dataset", default=DATASET,
+                   help="the checkpoint dataset, slug (yours) or owner/slug (default %(default)s)")
     args = p.parse_args(argv)
-    text = build()
+    text = build(dataset=args.checkpoint_dataset.split("/")[-1])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+    meta = kernel_metadata(os.path.basename(args.out), args.kaggle_user, args.checkpoint_dataset)
+    meta_path = os.path.join(os.path.dirname(os.path.abspath(args.out)), "kernel-metadata.json")
+    with open(meta_path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(json.dumps(meta, indent=1) + "\n")
     files = ", ".join(embedded_sources(text))
-    print(f"wrote {args.out} ({len(text.encode()) / 1e3:.0f} kB) embedding {files}")
+    print(f"wrote {args.out} ({len(text.encode()) / 1e3:.0f} kB) embedding {files}; and {meta_path} "
+          f"(kernel {meta['id']}, dataset {meta['dataset_sources'][0]})")
     return 0
 
 

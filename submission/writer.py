@@ -124,6 +124,38 @@ def write_atomic(obj, path) -> None:
 
 
 # -----------------------------------------------------------------------------
+# One writer per file
+
+
+def lock_path(path) -> str:
+    """The lock file of a submission file: hidden, beside it."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    return os.path.join(folder, f".{name}.lock")
+
+
+def take_lock(path):
+    """Lock `path` for this process's life (the OS releases the lock however the process ends, so a
+    killed run leaves no stale lock). Returns (fd, None) when taken, (None, pid of the holder) when
+    another process holds it. Where there are no file locks (not POSIX) it always succeeds."""
+    try:
+        import fcntl
+    except ImportError:
+        return -1, None
+    lock = lock_path(path)
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        return None, int(text) if text.isdigit() else None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd, None
+
+
+# -----------------------------------------------------------------------------
 # Validation
 
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,22 +29,31 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the tiny model runs fastest on o
 # Fixtures and helpers
 
 
-def run_notebook(path, env: dict, cwd, timeout: int):
-    """Execute a notebook in a fresh kernel of this interpreter (no installed kernel spec needed) with
-    `env` as its environment; returns the executed notebook. A failing cell raises CellExecutionError."""
+def run_notebook(path, env: dict, cwd, timeout: int, interrupt_on_timeout: bool = False):
+    """Execute a notebook (a path, or a notebook already read) in a fresh kernel of this interpreter (no
+    installed kernel spec needed) with `env` as its environment; returns the executed notebook. A
+    failing cell raises CellExecutionError. With interrupt_on_timeout a cell running past `timeout` is
+    interrupted, as the stop button does: execution stops there and the notebook is returned."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     class ThisPython(KernelSpecManager):
         def get_kernel_spec(self, kernel_name):
             return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                               display_name="this interpreter", language="python")
 
-    nb = nbformat.read(str(path), as_version=4)
+    nb = path if isinstance(path, nbformat.NotebookNode) else nbformat.read(str(path), as_version=4)
     km = AsyncKernelManager(kernel_spec_manager=ThisPython())
-    NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute(env=env)
+    client = NotebookClient(nb, km=km, timeout=timeout, interrupt_on_timeout=interrupt_on_timeout,
+                            resources={"metadata": {"path": str(cwd)}})
+    try:
+        client.execute(env=env)
+    except CellExecutionError as e:
+        if not (interrupt_on_timeout and e.ename == "KeyboardInterrupt"):
+            raise
     return nb
 
 
@@ -70,7 +80,7 @@ def is_grid(g) -> bool:
 
 
 def test_committed_notebook_is_up_to_date(tmp_path):
-    out = tmp_path / "nb.ipynb"
+    out = tmp_path / NOTEBOOK.name
     assert gen.main(["--out", str(out)]) == 0
     assert NOTEBOOK.is_file(), "notebooks/arc_submission.ipynb is missing: run `python -m submission.notebook`"
     if out.read_bytes() != NOTEBOOK.read_bytes():
@@ -79,6 +89,18 @@ def test_committed_notebook_is_up_to_date(tmp_path):
         pytest.fail(f"notebooks/arc_submission.ipynb is out of date ({', '.join(changed)} changed): "
                     "run `python -m submission.notebook` and commit the result")
     assert gen.build() == out.read_text(encoding="utf-8")  # deterministic
+    # kernel-metadata.json beside it, for `kaggle kernels push -p notebooks`
+    meta_file = ROOT / "notebooks" / "kernel-metadata.json"
+    assert meta_file.read_bytes() == (tmp_path / "kernel-metadata.json").read_bytes(), \
+        "notebooks/kernel-metadata.json is out of date: run `python -m submission.notebook` and commit the result"
+    meta = json.loads(meta_file.read_text())
+    # What the Kaggle CLI needs and the 2026 competition asks: the notebook, private, the L4 machine,
+    # internet off, the competition's data and the checkpoint dataset attached.
+    assert meta["code_file"] == NOTEBOOK.name and meta["kernel_type"] == "notebook" and meta["language"] == "python"
+    assert meta["enable_gpu"] is True and meta["machine_shape"] == "NvidiaL4" and meta["enable_internet"] is False
+    assert meta["competition_sources"] == ["arc-prize-2026-arc-agi-2"]
+    assert meta["dataset_sources"] == [f"{meta['id'].split('/')[0]}/trm-checkpoint"]
+    assert meta["id"].split("/")[1] == meta["title"].lower().replace(" ", "-")  # Kaggle's slug rule
 
 
 def test_notebook_embeds_the_package_files_exactly():
@@ -177,6 +199,88 @@ def test_kaggle_notebook_repairs_a_broken_submission(tmp_path, small_tasks):
     assert sub[second] == good  # a valid answer is kept
     for tid in set(challenges) - {second}:
         assert sub[tid] == [{"attempt_1": t["input"], "attempt_2": t["input"]} for t in challenges[tid]["test"]]
+
+
+def kaggle_tree(tmp_path, small_tasks, tiny_run=None, challenges=True):
+    from submission.tasks import tasks_to_challenges
+    inp, work = tmp_path / "input", tmp_path / "working"
+    inp.mkdir()
+    if challenges:
+        (inp / "arc-prize-2025").mkdir()
+        (inp / "arc-prize-2025" / "arc-agi_test_challenges.json").write_text(json.dumps(tasks_to_challenges(small_tasks)))
+    if tiny_run is not None:
+        shutil.copytree(tiny_run / "best", inp / "trm-checkpoint")
+    return inp, work
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group pgid, from /proc."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(d.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_kaggle_notebook_interrupt_leaves_no_process(tmp_path, tiny_run, small_tasks):
+    """The stop button during the run cell (an interrupt after 12 s, two worker processes running):
+    the entry and its workers are gone, and submission.json is valid."""
+    import signal
+    import nbformat
+    inp, work = kaggle_tree(tmp_path, small_tasks, tiny_run)
+    nb = nbformat.read(str(NOTEBOOK), as_version=4)
+    settings = next(c for c in nb.cells if c.get("id") == "settings")
+    assert "EXTRA_ARGS = []" in settings.source
+    settings.source = settings.source.replace("EXTRA_ARGS = []", 'EXTRA_ARGS = ["--workers", "2"]')
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "120",
+           "KAGGLE_IS_COMPETITION_RERUN": "1"}  # the full run: minutes, so the interrupt finds it running
+    done = run_notebook(nb, env, cwd=tmp_path, timeout=12, interrupt_on_timeout=True)
+    log = cell_text(done, "run-entry")
+    pid = int(log.split("entry started: pid ")[1].split()[0])
+    try:
+        assert "[plan]" in log and "2 worker(s)" in log, log  # the workers were starting when it came
+        assert "KeyboardInterrupt" in str(next(c for c in done.cells if c.get("id") == "run-entry").outputs)
+        deadline = time.time() + 5
+        while group_members(pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert group_members(pid) == [], f"left running after the interrupt: {group_members(pid)}"
+    finally:
+        for p in group_members(pid):
+            os.kill(p, signal.SIGKILL)
+    sub = json.loads((work / "submission.json").read_text())  # the fallbacks at least, complete
+    assert set(sub) == {t.id for t in small_tasks}
+
+
+def test_kaggle_notebook_refuses_a_second_copy(tmp_path, small_tasks):
+    from nbclient.exceptions import CellExecutionError
+    from submission.writer import take_lock
+    inp, work = kaggle_tree(tmp_path, small_tasks)
+    fd, _ = take_lock(work / "submission.json")  # a copy of the entry, running
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "20"}
+    try:
+        with pytest.raises(CellExecutionError) as e:
+            run_notebook(NOTEBOOK, env, cwd=tmp_path, timeout=60)
+        assert e.value.ename == "RuntimeError" and f"already running (pid {os.getpid()})" in e.value.evalue
+    finally:
+        os.close(fd)
+    assert not (work / "submission.json").exists()
+
+
+def test_kaggle_notebook_fails_loudly_without_challenges(tmp_path, small_tasks):
+    """Nothing to submit is the one failure the last cell does not paper over."""
+    from nbclient.exceptions import CellExecutionError
+    inp, work = kaggle_tree(tmp_path, small_tasks, challenges=False)
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "20"}
+    with pytest.raises(CellExecutionError) as e:
+        run_notebook(NOTEBOOK, env, cwd=tmp_path, timeout=60)
+    assert e.value.ename == "FileNotFoundError" and "nothing to submit" in e.value.evalue, e.value.evalue
+    assert "arc-prize-2025/arc-agi_test_challenges.json" in e.value.evalue
 
 
 def test_explore_notebook_runs(tmp_path, tiny_run, small_tasks):

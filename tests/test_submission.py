@@ -137,27 +137,7 @@ def test_poe_prefers_the_candidate_the_views_find_likely():
 
 
 # -----------------------------------------------------------------------------
-# Kaggle discovery on a faked tree
-
-
-def test_kaggle_discovery(tmp_path, checkpoint):
-    from submission.__main__ import find_challenges, find_checkpoint
-    inp = tmp_path / "input"
-    comp = inp / "competitions/arc-prize-2026-arc-agi-2"
-    comp.mkdir(parents=True)
-    (comp / "arc-agi_test_challenges.json").write_text("{}")
-    (inp / "arc-prize-2025").mkdir()
-    (inp / "arc-prize-2025/arc-agi_test_challenges.json").write_text("{}")
-    found = find_challenges(str(inp))
-    assert found[0].endswith("arc-prize-2026-arc-agi-2/arc-agi_test_challenges.json") and len(found) == 2
-    assert find_checkpoint(str(inp)) is None
-    # a checkpoint in some dataset, found by searching; the named dataset wins when present
-    other = inp / "some-dataset/nested"
-    other.parent.mkdir(parents=True)
-    os.symlink(checkpoint, other)
-    assert find_checkpoint(str(inp)) == other / "best"
-    os.symlink(checkpoint / "last", inp / "trm-checkpoint")
-    assert find_checkpoint(str(inp)) == inp / "trm-checkpoint"
+# Kaggle mode on a faked tree (every mount layout: tests/test_kaggle.py)
 
 
 def test_kaggle_mode_without_arguments(tmp_path, checkpoint, small_tasks):

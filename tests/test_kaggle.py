@@ -1,0 +1,383 @@
+"""The Kaggle entry on the real box: mount layouts, the commit run, memory-sized batches, the export,
+fair time shares, the roofline counts.
+
+Checked against independent facts: fake /kaggle trees laid out as Kaggle mounts them (kaggle_facts.md),
+the wall clock, a probe of what autograd really saves (against the shape count), the analytic FLOPs
+of model.py (against the dispatch counter), a direct mean of the puzzle table (against the streamed
+one), and a simulated clock with an independent definition of a fair share (against the planner).
+"""
+import heapq
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from submission import discover
+from submission.plan import FairShare
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {k: v for k, v in os.environ.items() if k != "KAGGLE_IS_COMPETITION_RERUN"}
+ENV["OMP_NUM_THREADS"] = "1"
+
+
+def challenges_of(tasks) -> dict:
+    from submission.tasks import tasks_to_challenges
+    return tasks_to_challenges(tasks)
+
+
+def place_checkpoint(src: Path, dst: Path, fmt: str | None = None):
+    """A copy of checkpoint folder src at dst (meta.json's format rewritten when given)."""
+    shutil.copytree(src, dst)
+    if fmt is not None:
+        meta = json.loads((dst / "meta.json").read_text())
+        meta["format"] = fmt
+        (dst / "meta.json").write_text(json.dumps(meta))
+
+
+def run_entry(args, env, timeout=120):
+    t = time.time()
+    proc = subprocess.run([sys.executable, "-m", "submission", *map(str, args)], cwd=ROOT, text=True,
+                          capture_output=True, env={**ENV, **env}, timeout=timeout)
+    return proc, time.time() - t
+
+
+def is_grid(g) -> bool:
+    return (isinstance(g, list) and 1 <= len(g) <= 30 and all(isinstance(r, list) for r in g)
+            and 1 <= len(g[0]) <= 30 and all(len(r) == len(g[0]) for r in g)
+            and all(type(v) is int and 0 <= v <= 9 for r in g for v in r))
+
+
+# -----------------------------------------------------------------------------
+# Discovery: every mount layout
+
+
+def test_challenges_known_paths_then_anywhere(tmp_path):
+    inp = tmp_path / "input"
+    assert discover.find_challenges(str(inp)) == []  # no input folder at all
+    searched = discover.challenges_searched(str(inp))
+    assert "competitions/arc-prize-2026-arc-agi-2/arc-agi_test_challenges.json" in searched
+    assert "arc-prize-2025/arc-agi_test_challenges.json" in searched and "*test_challenges*.json" in searched
+    # an unknown place: found by the recursive search
+    odd = inp / "someone-s-copy" / "v2" / "arc-agi_test_challenges.json"
+    odd.parent.mkdir(parents=True)
+    odd.write_text("{}")
+    (inp / "someone-s-copy" / "v2" / "arc-agi_test_solutions.json").write_text("{}")  # never a candidate
+    assert discover.find_challenges(str(inp)) == [str(odd)]
+    # known paths win, the 2026 competition first, in either competition layout
+    for rel in ("arc-prize-2025/arc-agi_test_challenges.json",
+                "competitions/arc-prize-2026-arc-agi-2/arc-agi_test_challenges.json"):
+        (inp / rel).parent.mkdir(parents=True)
+        (inp / rel).write_text("{}")
+    found = discover.find_challenges(str(inp))
+    assert found == [str(inp / "competitions/arc-prize-2026-arc-agi-2/arc-agi_test_challenges.json"),
+                     str(inp / "arc-prize-2025/arc-agi_test_challenges.json")]
+
+
+@pytest.mark.parametrize("layout", ["old", "datasets", "models"])
+def test_checkpoint_found_in_every_layout(tmp_path, checkpoint, layout):
+    inp = tmp_path / "input"
+    where = {"old": inp / "trm-checkpoint",
+             "datasets": inp / "datasets" / "someone" / "trm-checkpoint",
+             "models": inp / "models" / "someone" / "trm-checkpoint" / "pytorch" / "default" / "1"}[layout]
+    place_checkpoint(checkpoint, where)  # a whole run folder: best/ and last/ inside
+    (inp / "arc-prize-2025").mkdir(parents=True)  # competition folders are never candidates
+    cands = discover.checkpoint_candidates(str(inp))
+    assert [c.path for c in cands] == [str(where / "best")]
+    chosen, why = discover.choose_checkpoint(cands, "trm-checkpoint")
+    assert chosen.path == str(where / "best") and "only checkpoint" in why
+    assert ("someone/trm-checkpoint" in chosen.source) == (layout != "old")
+
+
+def test_two_checkpoints_named_one_wins_and_both_are_named(tmp_path, checkpoint):
+    inp = tmp_path / "input"
+    named = inp / "datasets" / "me" / "trm-checkpoint"
+    other = inp / "aaa-other-checkpoint"  # sorts first: the old code took it silently
+    place_checkpoint(checkpoint / "best", named, fmt="trm-arc-kit/1")
+    place_checkpoint(checkpoint / "best", other)
+    cands = discover.checkpoint_candidates(str(inp))
+    assert {c.path for c in cands} == {str(named), str(other)}
+    chosen, why = discover.choose_checkpoint(cands, "trm-checkpoint")
+    assert chosen.path == str(named)  # the name beats the newer format
+    assert str(named) in why and str(other) in why and "named 'trm-checkpoint'" in why
+    assert discover.choose_checkpoint(cands, "me/trm-checkpoint")[0].path == str(named)  # owner/slug works too
+    # nothing named as asked: the newest format wins, and the message says why
+    chosen, why = discover.choose_checkpoint(cands, "not-attached")
+    assert chosen.path == str(other) and "none is named 'not-attached'" in why
+
+
+# -----------------------------------------------------------------------------
+# The entry on fake Kaggle trees
+
+
+def test_commit_run_ends_in_its_limit_and_writes_every_task(tmp_path, checkpoint):
+    """No KAGGLE_IS_COMPETITION_RERUN: a smoke run of a few tasks in minutes (here 10 s), not 12 h;
+    the file holds every task (fallbacks for the rest). The 2026 competition layout, a model mount."""
+    from submission.tasks import load_tasks, select_tasks
+    tasks = select_tasks(load_tasks("arc1/eval"), max_side=6, first=5)
+    inp, work = tmp_path / "input", tmp_path / "working"
+    comp = inp / "competitions" / "arc-prize-2026-arc-agi-2"
+    comp.mkdir(parents=True)
+    ch = challenges_of(tasks)
+    (comp / "arc-agi_test_challenges.json").write_text(json.dumps(ch))
+    place_checkpoint(checkpoint / "best", inp / "models" / "me" / "trm-checkpoint" / "pytorch" / "default" / "1")
+    limit = 10
+    proc, wall = run_entry(["--commit-tasks", "2", "--commit-minutes", limit / 60, "--time-buckets"],
+                           {"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("[mode] commit run"), proc.stdout[:300]
+    assert wall < limit + 6, f"took {wall:.1f}s for a {limit}s commit run"
+    sub = json.loads((work / "submission.json").read_text())
+    assert set(sub) == set(ch)
+    for tid, task in ch.items():
+        assert len(sub[tid]) == len(task["test"])
+        assert all(set(e) == {"attempt_1", "attempt_2"} and is_grid(e["attempt_1"]) and is_grid(e["attempt_2"])
+                   for e in sub[tid])
+    assert "[commit] solving 2 of 5 tasks" in proc.stdout
+    assert "2/2 tasks predicted" in proc.stdout and "valid" in proc.stdout.splitlines()[-1]
+    assert "model me/trm-checkpoint/pytorch/default/1" in proc.stdout
+    timed = proc.stdout.split("[summary] TTT by canvas side: ")[1].splitlines()[0]  # --time-buckets
+    assert "steps/s at" in timed, timed
+
+
+def test_no_challenges_lists_every_place_searched(tmp_path):
+    inp = tmp_path / "input"
+    (inp / "some-dataset").mkdir(parents=True)
+    proc, _ = run_entry([], {"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(tmp_path / "w")}, timeout=60)
+    assert proc.returncode == 2
+    for rel in discover.KNOWN_CHALLENGES:
+        assert str(inp / rel) in proc.stdout
+    assert f"every *test_challenges*.json below {inp}" in proc.stdout
+    assert not (tmp_path / "w" / "submission.json").exists()
+
+
+def test_a_second_copy_is_refused(tmp_path, small_tasks):
+    from submission.writer import take_lock
+    (tmp_path / "c.json").write_text(json.dumps(challenges_of(small_tasks)))
+    out = tmp_path / "s.json"
+    fd, _ = take_lock(out)  # a first copy, running
+    try:
+        proc, _ = run_entry(["--challenges", tmp_path / "c.json", "--output", out], {}, timeout=60)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 3 and f"pid {os.getpid()}" in proc.stdout and "is writing" in proc.stdout
+    assert not out.exists()
+
+
+# -----------------------------------------------------------------------------
+# Fair shares of the time, on a simulated clock
+
+
+def simulate(weights, workers=4, T=1000.0, use=lambda budget: budget):
+    """Workers take the next shard (heaviest first, as pool.py) when free; a shard runs use(budget)
+    seconds. Returns (budget per shard, when each started, shards left to start after it, last end)."""
+    fs = FairShare(weights, T)
+    pending = sorted(range(len(weights)), key=lambda s: -weights[s])
+    free = [(0.0, w, None) for w in range(workers)]
+    budgets, starts, after, end = {}, {}, {}, 0.0
+    while free:
+        t, w, done = heapq.heappop(free)
+        if done is not None:
+            fs.finish(done)
+        end = max(end, t)
+        if not pending:
+            continue
+        sid = pending.pop(0)
+        budgets[sid] = fs.start(sid, pending, t, workers)
+        starts[sid], after[sid] = t, len(pending)
+        heapq.heappush(free, (t + use(budgets[sid]), w, sid))
+    return budgets, starts, after, end
+
+
+def test_fair_share_4_workers_16_equal_shards():
+    budgets, _, _, end = simulate([1.0] * 16)
+    fair = 4 * 1000.0 / 16  # each shard's share of the workers' time
+    assert all(abs(b - fair) <= 0.1 * fair for b in budgets.values()), sorted(budgets.values())
+    assert end <= 1000.0 + 1e-6
+
+
+def test_fair_share_uneven_shards():
+    # Shards of 4 tasks with 1-3 test inputs each (weights as plan.shard_weight gives them).
+    weights = [14, 13, 13, 12, 12, 12, 12, 11, 11, 10, 10, 10, 10, 10, 9, 8]
+    budgets, _, after, end = simulate(weights)
+    assert end <= 1000.0 + 1e-6
+    for sid, b in budgets.items():
+        fair = 4 * 1000.0 * weights[sid] / sum(weights)
+        assert b >= 0.9 * fair, (sid, b, fair)
+        if after[sid] >= 4 - 1:  # not the last wave, which may take time the idle workers cannot use
+            assert b <= 1.1 * fair, (sid, b, fair)
+    # Strongly uneven: no split is exact, the run still ends in time and nobody gets under 0.9 of fair.
+    skewed = [5, 5, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1]
+    budgets, _, _, end = simulate(skewed)
+    assert end <= 1000.0 + 1e-6
+    assert all(b >= 0.9 * 4000.0 * skewed[s] / sum(skewed) for s, b in budgets.items()), budgets
+    # Shards ending early hand their time on; nobody is starved and the run still ends in time.
+    budgets, _, _, end = simulate(weights, use=lambda b: 0.8 * b)
+    assert end <= 1000.0 + 1e-6
+    assert all(b >= 0.9 * 4000.0 * weights[s] / sum(weights) for s, b in budgets.items())
+
+
+# -----------------------------------------------------------------------------
+# Memory: the shape count against a probe, the planner against a fake budget, the OOM back-off
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_saved_bytes_shape_count_matches_a_probe(bf16):
+    from submission.memory import probe_per_row, saved_bytes_per_row
+    from submission.model import TRM, TRMConfig
+    ac = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+    for cfg in (TRMConfig(hidden_size=64, num_heads=2, mlp_inner=192, H_cycles=2, L_cycles=2, num_puzzles=2),
+                TRMConfig(hidden_size=32, num_heads=2, mlp_inner=96, H_cycles=1, L_cycles=3, num_layers=1,
+                          puzzle_emb_len=4, num_puzzles=2)):
+        model = TRM(cfg)
+        for side in (3, 9):
+            assert saved_bytes_per_row(cfg, side, bf16) == probe_per_row(model, side, ac, torch.device("cpu")), \
+                (cfg.hidden_size, side)
+
+
+def test_paper_row_at_the_full_canvas_is_about_216_mib():
+    # kaggle_facts.md: ~241 KiB per token, ~216 MiB per full 30x30 row at hidden 512, bf16 autocast.
+    from submission.memory import saved_bytes_per_row
+    from submission.model import TRMConfig
+    per_row = saved_bytes_per_row(TRMConfig(), 30, bf16=True)
+    assert 210 * 2 ** 20 < per_row < 222 * 2 ** 20
+    assert 235 * 1024 < per_row / 916 < 245 * 1024
+
+
+def test_batch_planner_fits_a_fake_budget():
+    from submission.memory import BatchPlanner, MemoryBudget, infer_row_bytes, train_row_bytes
+    from submission.model import TRMConfig
+    cfg = TRMConfig()  # the paper's shape
+    budget = MemoryBudget(usable=int(22.5 * 2 ** 30), share=0.8, how="an L4")
+    fixed = 200 * 2 ** 20
+    planner = BatchPlanner(cfg, True, budget, train_cap=128, infer_cap=256, train_fixed=fixed)
+    for side in (7, 12, 20, 30):
+        rows = planner.train_rows(side)
+        need = lambda r: fixed + r * train_row_bytes(cfg, side, True)  # noqa: E731
+        assert need(rows) <= budget.target and (rows == 128 or need(rows + 1) > budget.target), side
+        irows = planner.infer_rows(side)
+        ineed = lambda r: r * infer_row_bytes(cfg, side, True)  # noqa: E731
+        assert ineed(irows) <= budget.target and (irows == 256 or ineed(irows + 1) > budget.target), side
+    assert planner.train_rows(30) < 128  # the checkpoint's 128 full rows would not fit an L4
+    assert planner.train_rows(7) == 128  # a small canvas is not cut
+    # out of memory: half the rows, kept; below one row it gives up
+    r = planner.train_rows(30)
+    assert planner.halve("train", 30) == r // 2 and planner.train_rows(30) == r // 2
+    tiny = BatchPlanner(cfg, True, MemoryBudget(2 ** 20, 0.8, "1 MiB"), 128, 256)
+    assert tiny.train_rows(30) == 1
+    with pytest.raises(MemoryError):
+        tiny.halve("train", 30)
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_it(checkpoint, small_tasks, monkeypatch):
+    """Simulated CUDA out-of-memory above 3 inference rows and 4 training rows: the shard still answers
+    every task, and the next shard starts from the sizes that worked."""
+    from submission import predict, ttt
+    from submission.solve import ShardSolver, SolveSettings
+    calls, real_run, real_step = [], predict.run_views, ttt.act_step
+
+    def run_views(*a, batch_size, **k):
+        calls.append(("infer", batch_size))
+        if batch_size > 3:
+            raise torch.OutOfMemoryError("simulated")
+        return real_run(*a, batch_size=batch_size, **k)
+
+    def act_step(model, raw, carry, *a, **k):
+        calls.append(("train", carry.y.shape[0]))
+        if carry.y.shape[0] > 4:
+            raise torch.OutOfMemoryError("simulated")
+        return real_step(model, raw, carry, *a, **k)
+
+    monkeypatch.setattr(predict, "run_views", run_views)
+    monkeypatch.setattr(ttt, "act_step", act_step)
+    logs = []
+    # One training bucket (the canvas), and the same tasks twice: the second shard needs only sizes
+    # the first one found.
+    settings = SolveSettings(ttt_steps=3, num_aug=4, views=4, batch_size=8, infer_batch_size=16, max_buckets=1,
+                             log_every_s=1e9)
+    solver = ShardSolver(checkpoint, torch.device("cpu"), settings, log=logs.append)
+    answered = {}
+    emit = lambda tid, entries, predicted, info: answered.setdefault(tid, entries)  # noqa: E731
+    st = solver.solve_shard(0, small_tasks[:2], 60.0, threading.Event(), emit)
+    assert set(answered) == {t.id for t in small_tasks[:2]}
+    assert st["ttt_steps"] == 3 and all(r <= 4 for r in st["batch_sizes"].values())
+    assert any("out of memory" in line and "now 2 rows" in line for line in logs), logs  # 16 -> 8 -> 4 -> 2
+    assert ("infer", 16) in calls and ("train", 8) in calls
+    calls.clear()
+    logs.clear()
+    answered.clear()
+    solver.solve_shard(1, small_tasks[:2], 60.0, threading.Event(), emit)
+    assert calls and all(n <= (3 if kind == "infer" else 4) for kind, n in calls), calls
+    assert not any("out of memory" in line for line in logs)
+    assert set(answered) == {t.id for t in small_tasks[:2]}
+
+
+# -----------------------------------------------------------------------------
+# The Kaggle export
+
+
+def test_export_is_small_and_trains_the_same(tmp_path, checkpoint, small_tasks):
+    from submission.checkpoint import TTT_MEAN_ROW, load_file, load_for_ttt, load_model
+    from submission.solve import ShardSolver, SolveSettings
+    from train.export import main as export_main
+    out = tmp_path / "kaggle-ckpt"
+    assert export_main(["--run", str(checkpoint), "--out", str(out)]) == 0
+    assert sorted(f.name for f in out.iterdir()) == ["meta.json", "model.safetensors", "ttt.safetensors"]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["export"]["weights"] == "ema" and meta["format"] == "trm-arc-kit/2"
+    assert "puzzle_emb" not in load_file(out / "model.safetensors")
+    full = sum(f.stat().st_size for f in (checkpoint / "best").iterdir())
+    assert sum(f.stat().st_size for f in out.iterdir()) < full
+    with pytest.raises(ValueError, match="Kaggle export"):
+        load_model(out)
+    # The mean row: computed here directly from the full table (rows 1..; row 0 is the blank id).
+    table = load_file(checkpoint / "best" / "puzzles.safetensors")["puzzle_emb"]
+    m_exp, _, t_exp = load_for_ttt(out)
+    m_full, _, t_full = load_for_ttt(checkpoint)
+    torch.testing.assert_close(t_exp[TTT_MEAN_ROW], table[1:].double().mean(0, keepdim=True).float(), rtol=1e-7, atol=0)
+    assert torch.equal(t_exp[TTT_MEAN_ROW], t_full[TTT_MEAN_ROW])
+    assert m_exp.puzzle_emb.shape == (1, m_exp.cfg.hidden_size)  # the pretrained table is never loaded
+    for (n, a), (_, b) in zip(m_exp.state_dict().items(), m_full.state_dict().items()):
+        assert torch.equal(a, b), n
+    # Test-time training from either gives the same answers.
+    answers = []
+    for ck in (out, checkpoint):
+        got = {}
+        solver = ShardSolver(ck, torch.device("cpu"), SolveSettings(ttt_steps=3, num_aug=4, views=2, batch_size=8),
+                             log=lambda s: None)
+        solver.solve_shard(0, small_tasks[:1], 60.0, threading.Event(), lambda tid, e, p, i: got.update({tid: e}))
+        answers.append(got)
+    assert answers[0] == answers[1] and answers[0]
+
+
+def test_row_mean_streams_the_table(tmp_path):
+    from submission.checkpoint import row_mean, save_file
+    t = torch.randn(1000, 7)
+    save_file({"table": t, "other": torch.arange(3)}, tmp_path / "t.safetensors")
+    got = row_mean(tmp_path / "t.safetensors", "table", first_row=1, chunk_rows=300)  # 4 chunks, the last short
+    torch.testing.assert_close(got, t[1:].double().mean(0, keepdim=True).float())
+
+
+# -----------------------------------------------------------------------------
+# The roofline's counts
+
+
+def test_op_counter_counts_the_analytic_flops():
+    from submission.roofline import count, infer_step, train_step
+    from submission.model import TRM, TRMConfig, train_step_flops
+    from submission.predict import forward_step_flops
+    cfg = TRMConfig(hidden_size=64, num_heads=2, mlp_inner=192, H_cycles=2, L_cycles=2, puzzle_emb_len=4,
+                    num_puzzles=2)
+    model, ac, cpu = TRM(cfg), torch.autocast("cpu", enabled=False), torch.device("cpu")
+    B, side, D = 3, 7, cfg.hidden_size
+    heads = B * 2 * (side * side * D * 12 + D)  # lm_head and q_head, not in the analytic block count
+    f, b = count(lambda: infer_step(model, B, side, ac, cpu))
+    assert f == forward_step_flops(cfg, B, side) + heads and b > 0
+    f, _ = count(lambda: train_step(model, B, side, ac, cpu))
+    assert f == train_step_flops(cfg, B, side) + 3 * heads  # backward: twice the forward
