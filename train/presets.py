@@ -10,7 +10,7 @@ PAPER = dict(
     halt_max_steps=16, halt_exploration_prob=0.1, puzzle_emb_len=16, canvas_side=30,
     mixer="attention", pos_encoding="rope2d",
     global_batch_size=768, lr=1e-4, puzzle_lr=1e-2, weight_decay=0.1, puzzle_weight_decay=0.1,
-    warmup_steps=2000, lr_min_ratio=1.0, grad_clip=1.0, ema=0.999, num_aug=1000, keep_black=True,
+    optimizer="adam-atan2", warmup_steps=2000, lr_min_ratio=1.0, grad_clip=1.0, ema=0.999, num_aug=1000, keep_black=True,
     translate_prob=0.5, max_buckets=8, steps=520_000, eval_every=10_000, eval_views=64,
     log_every=50, checkpoint_every=2000, max_side=None,
 )
@@ -28,7 +28,7 @@ PRESETS = {
     "cpu-small": dict(
         PAPER, hidden_size=64, num_heads=2, mlp_inner=192, H_cycles=1, L_cycles=2, halt_max_steps=4,
         puzzle_emb_len=4, canvas_side=11, global_batch_size=32, lr=2e-3, puzzle_lr=3e-2, lr_min_ratio=0.1,
-        warmup_steps=100, ema=0.99, num_aug=4, max_buckets=4, steps=4500, eval_every=1500,
+        optimizer="adam-atan2-scaled", warmup_steps=100, ema=0.99, num_aug=4, max_buckets=4, steps=4500, eval_every=1500,
         eval_views=8, log_every=50, checkpoint_every=1000, max_side=10,
         data=["none"], eval_data=["arc1/train"],
     ),
