@@ -177,8 +177,6 @@ def solve_settings(meta: dict, args):
         weight_decay=a.get("weight_decay", 0.1), puzzle_weight_decay=a.get("puzzle_weight_decay", 0.1),
         warmup_steps=args.warmup_steps, max_warmup=int(a.get("warmup_steps", 2000)),
         grad_clip=a.get("grad_clip", 1.0) or 0.0, ema=pick(args.ema, "ema", 0.0) or 0.0,
-        # checkpoints from before --optimizer existed were trained with the scaled rule
-        optimizer=a.get("optimizer", "adam-atan2-scaled"),
         translate_prob=a.get("translate_prob", 0.5), max_buckets=int(a.get("max_buckets", 8)),
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
         poe_top=args.poe_top, report_candidates=10 if args.candidates else 0,

@@ -1,7 +1,7 @@
 """The training step shared by pretraining (train/) and test-time training (submission/).
 
-- AdamAtan2: Adam with atan2 in place of the epsilon division, by default exactly the rule of the
-  `adam-atan2` package the reference trains with; decoupled weight decay.
+- AdamAtan2: Adam with atan2 in place of the epsilon division, exactly the rule of the `adam-atan2`
+  package the reference trains with; decoupled weight decay.
 - sparse_sign_sgd_: the puzzle table's own optimizer: sign of the summed gradient on the rows the
   batch touched, decoupled weight decay on those rows only. No host-device sync: duplicate ids are
   summed with a sort + segment index, and every duplicate writes the same new row.
@@ -22,31 +22,24 @@ import torch.distributed as dist
 from .model import TRM, IGNORE_LABEL, PAD
 
 
-OPTIMIZER_RULES = ("adam-atan2", "adam-atan2-scaled")
-
-
 class AdamAtan2(torch.optim.Optimizer):
     """Adam with atan2 in place of the epsilon division (Everett et al. 2024, arXiv 2407.05872): the
     step is bounded and invariant to the gradient's scale, and there is no eps to tune.
 
-    rule="adam-atan2" (default): the rule of the `adam-atan2` package (github.com/imoneoi/adam_atan2,
-    v0.0.3, csrc/adam_atan2.cu), which the reference trains with. Per element, at step t = 1, 2, ...:
+    The rule of the `adam-atan2` package (github.com/imoneoi/adam_atan2, v0.0.3, csrc/adam_atan2.cu),
+    which the reference trains with. Per element, at step t = 1, 2, ...:
         p <- p * (1 - lr * wd)                    decoupled weight decay, before the update
         m <- m + (1 - beta1) * (g - m)            (a lerp towards g)
         v <- v + (1 - beta2) * (g * g - v)
         p <- p - lr / (1 - beta1^t) * atan2(m, sqrt(v) / sqrt(1 - beta2^t))
     The first moment's bias correction scales the step from outside the atan2; no other factor.
-    rule="adam-atan2-scaled": the same moments and decay, but the step is
-        1.27 * lr * atan2(m / (1 - beta1^t), sqrt(v / (1 - beta2^t)))
-    (a = 1.27, b = 1 of lucidrains' adam-atan2-pytorch): the kit's rule before it matched the
-    package; at steady state its steps are 1.27x the package's. State: m, v (float32, like p) and t.
+    (Until 2026-11-28 the kit stepped by 1.27 * lr * atan2(m / (1 - beta1^t), sqrt(v / (1 - beta2^t))),
+    the form of lucidrains' adam-atan2-pytorch: 1.27x the package's steps at steady state.)
+    State: m, v (float32, like p) and t.
     """
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, rule: str = "adam-atan2"):
-        if rule not in OPTIMIZER_RULES:
-            raise ValueError(f"optimizer rule must be one of {OPTIMIZER_RULES}, got {rule!r}")
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
-        self.rule = rule
 
     @torch.no_grad()
     def step(self):
@@ -69,10 +62,7 @@ class AdamAtan2(torch.optim.Optimizer):
                 p.mul_(1 - lr * wd)
                 m.lerp_(g, 1 - b1)
                 v.lerp_(g * g, 1 - b2)
-                if self.rule == "adam-atan2":
-                    p.add_(torch.atan2(m, v.sqrt() / math.sqrt(bc2)), alpha=-lr / bc1)
-                else:
-                    p.add_(torch.atan2(m / bc1, (v / bc2).sqrt()), alpha=-lr * 1.27)
+                p.add_(torch.atan2(m, v.sqrt() / math.sqrt(bc2)), alpha=-lr / bc1)
 
     def state_tensors(self, names: dict) -> dict:
         """Flat {name: tensor} for safetensors; names maps parameter -> its name."""

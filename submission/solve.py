@@ -71,7 +71,6 @@ class SolveSettings:
     warmup_steps: int | None = None   # None: a tenth of the planned steps, at most max_warmup
     max_warmup: int = 2000
     grad_clip: float = 1.0
-    optimizer: str = "adam-atan2"     # AdamAtan2 rule (engine.OPTIMIZER_RULES): the checkpoint's
     ema: float = 0.0                  # EMA of the weights during TTT, used for inference (0: off)
     translate_prob: float = 0.5
     max_buckets: int = 8
@@ -150,8 +149,7 @@ class ShardSolver:
         full = S.ttt_mode == "full"
         for p in model.parameters():
             p.requires_grad_(full)
-        opt = (AdamAtan2(model.parameters(), lr=S.lr, betas=(0.9, 0.95), weight_decay=S.weight_decay, rule=S.optimizer)
-               if full else None)
+        opt = AdamAtan2(model.parameters(), lr=S.lr, betas=(0.9, 0.95), weight_decay=S.weight_decay) if full else None
         ema = ({n: p.detach().clone().float() for n, p in model.named_parameters()}
                if full and S.ema > 0 else None)
         buckets = ([cfg.canvas_side] if cfg.fixed_canvas

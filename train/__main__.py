@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from submission.checkpoint import FORMAT, load_file, load_meta, save_checkpoint, write_json
 from submission.data import Sampler, build_puzzle_set, choose_buckets, inference_side, pair_sides
-from submission.engine import OPTIMIZER_RULES, AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
+from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
 from submission.inference import predict_items, solved_at, task_views
 from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
 from submission.runtime import compute_cleanup, compute_init, print0
@@ -57,9 +57,6 @@ for name, typ in [("global_batch_size", int), ("lr", float), ("puzzle_lr", float
                   ("ema", float), ("steps", int), ("num_aug", int), ("translate_prob", float), ("max_buckets", int),
                   ("eval_every", int), ("eval_views", int), ("log_every", int), ("checkpoint_every", int)]:
     g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
-g.add_argument("--optimizer", choices=OPTIMIZER_RULES, default=None,
-               help="adam-atan2: the adam-atan2 package's rule (the reference's); adam-atan2-scaled: 1.27x atan2 of the "
-                    "bias-corrected moments (the kit's rule before it matched the package)")
 args = parser.parse_args()
 cfg_run = dict(PRESETS[args.preset])
 for k, v in vars(args).items():
@@ -141,7 +138,7 @@ if compute.distributed:
     model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
                                                       **no_sync)
 param_names = {p: n for n, p in raw.named_parameters()}
-opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay, rule=C.optimizer)
+opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
 ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
 eval_model = TRM(mcfg).to(device) if ema else raw  # holds EMA weights during evaluation
 explore_gen = torch.Generator(device=device)
@@ -174,11 +171,6 @@ if C.resume:
     explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu() if device.type == "cpu" else st[f"r{r}.explore_rng"].to(torch.uint8))
     start_step, best, elapsed_before = meta["step"], meta.get("best_pass2", -1.0), meta.get("elapsed_s", 0.0)
     print0(f"[resume] from {last} at step {start_step}")
-    # Runs saved before --optimizer existed used the scaled rule; m, v and t carry over either way.
-    was = meta.get("args", {}).get("optimizer", "adam-atan2-scaled")
-    if was != C.optimizer:
-        print0(f"[resume] note: this run was trained with --optimizer {was} and continues with {C.optimizer} "
-               f"(pass --optimizer {was} to keep its rule)")
 
 # -----------------------------------------------------------------------------
 # Helpers used by the loop: evaluation, checkpoint writing.

@@ -273,7 +273,7 @@ model = raw
 if args.compile:
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, len(buckets) + 4)
     model = torch.compile(raw)
-opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay, rule=C.optimizer)
+opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
 ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
 explore = torch.Generator(device=device)
 explore.manual_seed(args.seed)
