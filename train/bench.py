@@ -20,8 +20,8 @@ What is measured, in the order it runs (every number comes from this run, on thi
    reuses the time of 3, the same shape). The ratio to 3 is the "do less work" speedup.
 5. Inference: run_views at the full canvas, samples/s for halt_max_steps supervision steps.
 
-One training "step" is exactly the step of train/__main__.py: act_step + backward + grad clip +
-AdamAtan2 + sparse_sign_sgd_ on the puzzle table + EMA lerp. CPU timings on these VMs vary by
+One training "step" is exactly the step of train/__main__.py: act_step + backward + grad clip (when
+the preset clips) + AdamAtan2 + sparse_sign_sgd_ on the puzzle table + EMA lerp. CPU timings vary by
 +-15% from run to run, and far more while other processes share the cores (each timing prints
 its "CPU share": process CPU time / (wall x threads), 1.0 when the cores are ours alone): compare
 ratios measured in one run. The reference's own figures (docs/reference.md, "The reference measured
