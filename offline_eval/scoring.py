@@ -1,7 +1,8 @@
 """Score and validate ARC Prize submissions offline.
 
 A submission is {task_id: [{"attempt_1": grid, "attempt_2": grid}, ...]} with one entry per test
-input; solutions are {task_id: [grid, ...]} in the same order (see docs/kaggle_facts.md).
+input; solutions are {task_id: [grid, ...]} in the same order (docs/reference.md, "The Kaggle
+competition").
 
 Two averages are reported, because the two official texts disagree:
 - "score": each task gets the fraction of its test outputs solved, then the mean over tasks

@@ -6,9 +6,11 @@ EOS column just right of it (rows r0..r0+h-1) where they fit; every other cell i
 canvas uses the same layout; its PAD cells are ignored by the loss, so the model learns the
 output's size from where it puts EOS.
 
-Decoding reads from the offset: the width is the run of colour tokens along the first row, the
-height the run of rows whose first `width` cells are all colour tokens (the largest top-left
-rectangle of colour tokens); it stops at the first PAD/EOS.
+Decoding reads from the offset and keeps the largest-area top-left rectangle of colour tokens, as
+the reference's evaluator does (evaluators/arc.py, `_crop`): going down the rows, the width is the
+run of colour tokens of every row so far (it can only shrink, and stops at the first PAD/EOS); of
+the rectangles (rows so far) x (that width), the largest wins, the first on a tie. A well-formed
+prediction decodes to its grid; a ragged one to that rectangle.
 
 `encode_batch` is the hot path of the data pipeline: it writes B augmented, translated samples
 straight from a flat buffer of original grids into a (B, S, S) canvas in one numba call, so no
@@ -44,13 +46,18 @@ def decode_grid(canvas: np.ndarray, offset: tuple = (0, 0)) -> np.ndarray | None
         canvas = canvas.reshape(s, s)
     c = canvas[offset[0]:, offset[1]:]
     is_colour = (c >= COLOUR0) & (c < COLOUR0 + 10)
-    row0 = is_colour[0]
-    w = int(np.argmin(row0)) if not row0.all() else row0.shape[0]
-    if w == 0:
+    best, best_hw = 0, (0, 0)
+    w = c.shape[1]
+    for h in range(1, c.shape[0] + 1):
+        row = is_colour[h - 1, :w]
+        w = int(np.argmin(row)) if not row.all() else w  # the run of colours, within the width so far
+        if w == 0:
+            break
+        if h * w > best:
+            best, best_hw = h * w, (h, w)
+    if best == 0:
         return None
-    rows = is_colour[:, :w].all(axis=1)
-    h = int(np.argmin(rows)) if not rows.all() else rows.shape[0]
-    return (c[:h, :w] - COLOUR0).astype(np.uint8)
+    return (c[:best_hw[0], :best_hw[1]] - COLOUR0).astype(np.uint8)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -105,27 +112,25 @@ def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shi
 
 @numba.njit(cache=True, nogil=True)
 def decode_batch(tokens, side, out, shapes):
-    """Decode B canvases (B, side*side) at offset (0, 0): out (B, side, side) uint8 colours,
-    shapes (B, 2) int64 (0, 0 when the top-left cell is not a colour)."""
+    """Decode B canvases (B, side*side) at offset (0, 0) by the largest-rectangle rule (module doc):
+    out (B, side, side) uint8 colours, shapes (B, 2) int64 (0, 0 when the top-left cell is not a
+    colour)."""
     B = tokens.shape[0]
     for b in range(B):
-        w = 0
-        while w < side and tokens[b, w] >= COLOUR0:
-            w += 1
-        h = 0
-        if w > 0:
-            while h < side:
-                ok = True
-                for j in range(w):
-                    if tokens[b, h * side + j] < COLOUR0:
-                        ok = False
-                        break
-                if not ok:
-                    break
-                h += 1
-        shapes[b, 0], shapes[b, 1] = h, w
-        for i in range(h):
-            for j in range(w):
+        best, bh, bw = 0, 0, 0
+        w = side
+        for h in range(1, side + 1):
+            run = 0
+            while run < w and COLOUR0 <= tokens[b, (h - 1) * side + run] < COLOUR0 + 10:
+                run += 1
+            w = run
+            if w == 0:
+                break
+            if h * w > best:
+                best, bh, bw = h * w, h, w
+        shapes[b, 0], shapes[b, 1] = bh, bw
+        for i in range(bh):
+            for j in range(bw):
                 out[b, i, j] = tokens[b, i * side + j] - COLOUR0
 
 

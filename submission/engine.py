@@ -1,7 +1,7 @@
 """The training step shared by pretraining (train/) and test-time training (submission/).
 
-- AdamAtan2: Adam with atan2 in place of the epsilon division (the paper's optimizer; scale
-  invariant, no eps to tune), decoupled weight decay.
+- AdamAtan2: Adam with atan2 in place of the epsilon division, exactly the rule of the `adam-atan2`
+  package the reference trains with; decoupled weight decay.
 - sparse_sign_sgd_: the puzzle table's own optimizer: sign of the summed gradient on the rows the
   batch touched, decoupled weight decay on those rows only. No host-device sync: duplicate ids are
   summed with a sort + segment index, and every duplicate writes the same new row.
@@ -23,16 +23,29 @@ from .model import TRM, IGNORE_LABEL, PAD
 
 
 class AdamAtan2(torch.optim.Optimizer):
-    """update = atan2(m_hat, b * sqrt(v_hat)) * a  (a = 1.27, b = 1 as in adam-atan2)."""
+    """Adam with atan2 in place of the epsilon division (Everett et al. 2024, arXiv 2407.05872): the
+    step is bounded and invariant to the gradient's scale, and there is no eps to tune.
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, a=1.27, b=1.0):
-        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, a=a, b=b))
+    The rule of the `adam-atan2` package (github.com/imoneoi/adam_atan2, v0.0.3, csrc/adam_atan2.cu),
+    which the reference trains with. Per element, at step t = 1, 2, ...:
+        p <- p * (1 - lr * wd)                    decoupled weight decay, before the update
+        m <- m + (1 - beta1) * (g - m)            (a lerp towards g)
+        v <- v + (1 - beta2) * (g * g - v)
+        p <- p - lr / (1 - beta1^t) * atan2(m, sqrt(v) / sqrt(1 - beta2^t))
+    The first moment's bias correction scales the step from outside the atan2; no other factor.
+    (Until 2026-11-28 the kit stepped by 1.27 * lr * atan2(m / (1 - beta1^t), sqrt(v / (1 - beta2^t))),
+    the form of lucidrains' adam-atan2-pytorch: 1.27x the package's steps at steady state.)
+    State: m, v (float32, like p) and t.
+    """
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self):
         for group in self.param_groups:
             b1, b2 = group["betas"]
-            lr, wd, a, b = group["lr"], group["weight_decay"], group["a"], group["b"]
+            lr, wd = group["lr"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -43,13 +56,13 @@ class AdamAtan2(torch.optim.Optimizer):
                     st["v"] = torch.zeros_like(p)
                 st["step"] += 1
                 t = st["step"]
+                bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
                 g = p.grad.float()
-                st["m"].lerp_(g, 1 - b1)
-                st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
-                m_hat = st["m"] / (1 - b1 ** t)
-                v_hat = st["v"] / (1 - b2 ** t)
+                m, v = st["m"], st["v"]
                 p.mul_(1 - lr * wd)
-                p.add_(torch.atan2(m_hat, b * v_hat.sqrt()), alpha=-lr * a)
+                m.lerp_(g, 1 - b1)
+                v.lerp_(g * g, 1 - b2)
+                p.add_(torch.atan2(m, v.sqrt() / math.sqrt(bc2)), alpha=-lr / bc1)
 
     def state_tensors(self, names: dict) -> dict:
         """Flat {name: tensor} for safetensors; names maps parameter -> its name."""

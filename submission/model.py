@@ -43,7 +43,7 @@ IGNORE_LABEL = -100
 class TRMConfig:
     hidden_size: int = 512        # D
     num_heads: int = 8            # H; head dim = D / H
-    mlp_inner: int = 1536         # SwiGLU inner size (reference: round(4 * D * 2/3) up to a multiple of 256)
+    mlp_inner: int = 1536         # SwiGLU inner size (reference: reference_inner(D) = 1536 at D 512)
     num_layers: int = 2           # blocks in the one shared net
     H_cycles: int = 3             # T: cycles per supervision step (T-1 of them without gradients)
     L_cycles: int = 4             # n: latent updates per cycle
@@ -51,7 +51,7 @@ class TRMConfig:
     halt_exploration_prob: float = 0.1  # chance a row gets a random minimum of 2..max steps
     puzzle_emb_len: int = 16      # P prefix positions; the puzzle vector sits in position 0
     canvas_side: int = 30         # largest canvas; a batch may use a smaller side S
-    mixer: str = "attention"      # "attention" or "mlp" (token-mixing SwiGLU; needs a fixed canvas)
+    mixer: str = "attention"      # "attention" or "mlp" (token-mixing SwiGLU of inner reference_inner(L); fixed canvas)
     pos_encoding: str = "rope2d"  # "rope2d" (row/col halves, canvas-size free) or "rope1d" (reference, fixed canvas)
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
@@ -70,6 +70,25 @@ class TRMConfig:
     def fixed_canvas(self) -> bool:
         """True when every batch must use the full canvas (the token-mixing MLP and 1-D rotary need it)."""
         return self.mixer == "mlp" or self.pos_encoding == "rope1d"
+
+
+def reference_inner(n: int) -> int:
+    """The reference's SwiGLU inner size for input size n at expansion 4: round(4 * n * 2/3) rounded
+    up to a multiple of 256 (models/layers.py, SwiGLU). 512 -> 1536; 916 (the 30x30 canvas + 16) -> 2560."""
+    return -(-round(4 * n * 2 / 3) // 256) * 256
+
+
+def compute_dtype(device: torch.device) -> torch.dtype:
+    """The dtype the recursion runs in: autocast's when it is on for this device (bf16 on GPUs), else
+    float32. The reference runs its whole forward in one dtype (forward_dtype, bfloat16): the input
+    embedding, the carried states and the residual stream; so does this model under autocast."""
+    try:
+        if torch.is_autocast_enabled(device.type):
+            return torch.get_autocast_dtype(device.type)
+    except TypeError:  # torch < 2.4: CUDA-only query
+        if device.type == "cuda" and torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+    return torch.float32
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -129,18 +148,20 @@ def signed_sin(sin: torch.Tensor) -> torch.Tensor:
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-    """Rotate-half rotary on x (B, L, ..., hd) with (L, hd) tables broadcast over the middle axes.
+    """Rotate-half rotary on x (B, L, ..., hd) with float32 (L, hd) tables broadcast over the middle axes.
 
     x * cos + [-x2, x1] * sin  ==  x * cos + roll(x, hd/2) * [-sin_1, sin_2]: one roll and one fused
     multiply-add instead of a negation, a cat and three elementwise passes (equal to float rounding:
-    the fused multiply-add rounds once)."""
+    the fused multiply-add rounds once). Computed in float32 and cast back, as the reference does
+    (models/layers.py apply_rotary_pos_emb)."""
     shape = (1, cos.shape[0]) + (1,) * (x.dim() - 3) + (cos.shape[1],)
-    return torch.addcmul(x * cos.view(shape), x.roll(x.shape[-1] // 2, dims=-1), sin_signed.view(shape))
+    xf = x.to(torch.promote_types(x.dtype, cos.dtype))  # bf16 -> float32; float32/64 unchanged
+    return torch.addcmul(xf * cos.view(shape), xf.roll(xf.shape[-1] // 2, dims=-1), sin_signed.view(shape)).to(x.dtype)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary with the plain (cos, sin) tables of rotary_tables (the model uses rotate + cached tables)."""
-    return rotate(x, cos.to(x.dtype), signed_sin(sin).to(x.dtype))
+    return rotate(x, cos, signed_sin(sin))
 
 
 class Attention(nn.Module):
@@ -151,7 +172,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
 
     def forward(self, h: torch.Tensor, rope) -> torch.Tensor:
-        # rope: (cos, sin_signed), each (L, hd) in the dtype of the qkv projection (TRM.rope).
+        # rope: (cos, sin_signed), each (L, hd) float32 (TRM.rope); the rotation runs in float32.
         B, L, D = h.shape
         qkv = self.qkv(h).view(B, L, 3, self.H, D // self.H)  # (B, L, 3, H, hd)
         # Rotate q and k in one op: (B, L, 2, H, hd)
@@ -175,7 +196,9 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
-    """Post-norm block: h = norm(h + mix(h)); h = norm(h + mlp(h))."""
+    """Post-norm block: h = norm(h + mix(h)); h = norm(h + mlp(h)). With the token-mixing MLP, the
+    first residual and its norm are taken along the sequence axis, as in the reference
+    (models/recursive_reasoning/trm.py, the mlp_t branch)."""
 
     def __init__(self, cfg: TRMConfig):
         super().__init__()
@@ -184,7 +207,7 @@ class Block(nn.Module):
             self.attn = Attention(cfg)
         elif cfg.mixer == "mlp":
             L = cfg.puzzle_emb_len + cfg.canvas_side ** 2
-            self.token_mlp = SwiGLU(L, 2 * L)  # mixes along the sequence axis
+            self.token_mlp = SwiGLU(L, reference_inner(L))  # mixes along the sequence axis
         else:
             raise ValueError(f"mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
         self.mlp = SwiGLU(cfg.hidden_size, cfg.mlp_inner)
@@ -193,7 +216,8 @@ class Block(nn.Module):
         if hasattr(self, "attn"):
             h = rms_norm(h + self.attn(h, rope), self.eps)
         else:
-            h = rms_norm(h + self.token_mlp(h.transpose(1, 2)).transpose(1, 2), self.eps)
+            t = h.transpose(1, 2)  # (B, D, L)
+            h = rms_norm(t + self.token_mlp(t), self.eps).transpose(1, 2)  # normalised over L
         return rms_norm(h + self.mlp(h), self.eps)
 
 
@@ -263,11 +287,6 @@ class TRM(nn.Module):
             self._rope_cache[key] = (cos.to(dtype), signed_sin(sin).to(dtype))
         return self._rope_cache[key]
 
-    def compute_dtype(self, device) -> torch.dtype:
-        # The dtype the qkv projection produces: autocast's when it is on, else the weights'.
-        kind = torch.device(device).type
-        return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else self.embed.weight.dtype
-
     def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor) -> torch.Tensor:
         # tokens (B, S*S) int; puzzle_rows (B, D) -> x (B, L, D)
         # The reference scales the whole input (puzzle prefix and tokens) by sqrt(D): a sign-SGD step
@@ -324,7 +343,7 @@ class TRM(nn.Module):
         tensors, so a new canvas side is a new size on the sequence axis, not a new graph.
         """
         side = int(round(math.sqrt(tokens.shape[1])))
-        cos, sin_signed = self.rope(side, tokens.device, self.compute_dtype(tokens.device))
+        cos, sin_signed = self.rope(side, tokens.device)  # float32 tables (the rotation runs in float32)
         if self._compiled_step is None or not self.use_compiled_step:
             return self.step(tokens, puzzle_rows, y, z, labels, cos, sin_signed)
         if self._compile_dynamic:
@@ -339,8 +358,11 @@ class TRM(nn.Module):
     def step(self, tokens, puzzle_rows, y, z, labels, cos, sin_signed):
         """forward() with the rotary tables given: (L, hd) cos and sin_signed (see rotate)."""
         rope = (cos, sin_signed)
-        x = self.input_embedding(tokens, puzzle_rows)
-        y, z = self.supervision_step(x, y, z, rope)
+        # Input, states and residual stream in one dtype (bf16 under autocast, else float32); the
+        # states come back in it, so the carries are kept in it too.
+        dt = compute_dtype(tokens.device)
+        x = self.input_embedding(tokens, puzzle_rows).to(dt)
+        y, z = self.supervision_step(x, y.to(dt), z.to(dt), rope)
         P = self.cfg.puzzle_emb_len
         logits = self.lm_head(y[:, P:])  # (B, S*S, 12)
         halt_logit = self.q_head(y[:, 0]).squeeze(-1).float()  # (B,)
@@ -385,12 +407,14 @@ def count_parameters(model: TRM) -> int:
 
 
 def flops_per_token_block(cfg: TRMConfig, L: int) -> float:
-    """Forward FLOPs of one block application per token (the baselines.md model)."""
+    """Forward FLOPs of one block application per token: the matmuls (2 per multiply-add) of the
+    projections, the MLP and, for attention, the scores and values (4 * L * D). The token-mixing
+    MLP costs 2 * 3 * L * I_t per (row, channel), i.e. 2 * 3 * D * I_t per token."""
     D, I = cfg.hidden_size, cfg.mlp_inner
     if cfg.mixer == "attention":
         return 2 * (4 * D * D + 3 * D * I) + 4 * L * D
     Lf = cfg.puzzle_emb_len + cfg.canvas_side ** 2
-    return 2 * (3 * D * I) + 2 * 3 * Lf * 2 * Lf
+    return 2 * (3 * D * I) + 2 * 3 * D * reference_inner(Lf)
 
 
 def train_step_flops(cfg: TRMConfig, batch: int, side: int) -> float:

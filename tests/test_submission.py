@@ -2,8 +2,9 @@
 
 End-to-end runs use a tiny checkpoint trained in the session (`python -m train --preset tiny-test
 --steps 10`) and three small real tasks (arc1/eval, max side <= 6). Checked against independent
-facts: the format rules of kaggle_facts.md (re-checked here by hand, not with the module's own
-validator), the wall clock, and a run with a solutions file beside the challenges.
+facts: the competition's format rules (docs/reference.md, "The Kaggle competition"; re-checked here
+by hand, not with the module's own validator), the wall clock, and a run with a solutions file
+beside the challenges.
 """
 import json
 import os

