@@ -6,6 +6,7 @@ Commands:
   simulate --checkpoint DIR --data SPEC  the Kaggle rerun on this machine, scored, with a report
   report SUBMISSION DATA                 score an existing submission and draw it
   baselines --data SPEC                  what a score must beat: rules that barely read the task
+  transfer --data SPEC                   paper protocol (U's demos in pretraining) against Kaggle's (TTT on U)
 
 Each command lives in a module as two plain functions, `add_<name>_args(parser)` and
 `run_<name>(args) -> exit code`; COMMANDS below lists them. To add a command, write those two
@@ -15,7 +16,7 @@ functions in its module and add one row here.
 import argparse
 import sys
 
-from offline_eval import baselines, scoring, simulate
+from offline_eval import baselines, scoring, simulate, transfer
 
 # -----------------------------------------------------------------------------
 # The command table: (name, help, add_args, run)
@@ -30,6 +31,9 @@ COMMANDS = [
      simulate.add_report_args, simulate.run_report),
     ("baselines", "score trivial rules (identity, demonstration outputs, a fitting dihedral) on a task set",
      baselines.add_baselines_args, baselines.run_baselines),
+    ("transfer", "paper protocol (U's demonstrations in pretraining) against the Kaggle protocol (pretrain "
+     "without U, then test-time training on U), same tasks, machine and seeds",
+     transfer.add_transfer_args, transfer.run_transfer),
 ]
 
 # -----------------------------------------------------------------------------

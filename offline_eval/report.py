@@ -127,13 +127,15 @@ def _task_table_html(tasks_view, scores):
     return legend + "<table>" + "".join(rows) + "</table>"
 
 
-def _task_html(view):
+def _task_html(view, png=None):
+    """One task drawn; `png` is the href of its PNG (default png/<task id>.png)."""
     tid = str(view["id"])
+    png = png or f"png/{safe_name(tid)}.png"
     cell = max(6, min(20, 200 // _max_side(view)))  # one cell size per task so grids compare
     score = float(view.get("score", 0.0))
     parts = [f"<section class='task' id='task-{html.escape(tid)}'>",
              f"<h2>{html.escape(tid)} <small>score {score:.3f} · "
-             f"<a href='png/{safe_name(tid)}.png'>png</a></small></h2>",
+             f"<a href='{html.escape(png)}'>png</a></small></h2>",
              "<h3>demonstrations</h3><div class='row'>"]
     for k, (inp, out) in enumerate(view.get("train", [])):
         parts.append(f"<div class='pair'>{_figure(grid_svg(inp, cell), f'input {k}')}"

@@ -1,0 +1,411 @@
+"""python -m offline_eval transfer: how much of the paper's protocol test-time training recovers.
+
+The paper trains on the evaluation tasks' demonstrations during pretraining and scores their
+held-out test pairs; on Kaggle the hidden tasks are never seen before the run, so the kit trains
+on their demonstrations inside the run instead (test-time training, TTT). This command measures
+both on the same tasks, machine, preset and seeds:
+
+  P (paper protocol)  pretrain on A (every pair) + U's demonstrations; U's test pairs held out and
+                      scored with the final weights (not best/, which the paper picks by U's score);
+  K (Kaggle protocol) pretrain on A only, then run the Kaggle entry on U's challenges under a
+                      wall-clock limit, as `simulate` does (solutions never readable by the entry).
+
+U is a seeded fraction of --data (--split), or the tasks of --u-data (e.g. fresh synthetic
+instances of another seed, to measure families seen and unseen in pretraining). It prints P, K,
+K/P per seed with their spread, the tasks each solves, the rule baselines on U, and the compute
+each protocol spent on U: P's training seconds times U's share of the training pairs, against the
+entry's wall-clock limit (by default equal to it: --ttt-seconds auto). For synthetic tasks it adds
+the solve rate per family, split into families seen in A and families not seen.
+
+Jobs (P pretraining, K pretraining, K's entry) run --jobs at a time with the cores split evenly,
+so every protocol runs under the same conditions. Output: OUT/transfer.json, OUT/transfer.md and
+OUT/report.html (a table per protocol, every solved task drawn).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from offline_eval import report, scoring
+from offline_eval.baselines import score_baselines
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def add_transfer_args(p: argparse.ArgumentParser):
+    from submission.tasks import add_task_selection_args
+    g = p.add_argument_group("tasks")
+    g.add_argument("--data", action="append", required=True,
+                   help="task spec(s) split into A and U (or all A when --u-data is given): arc1/train, synth:..., a folder, a .json")
+    g.add_argument("--u-data", action="append", default=None,
+                   help="task spec(s) for U instead of a split of --data (e.g. fresh synthetic instances of another seed)")
+    g.add_argument("--split", type=float, default=0.33, help="fraction of --data that becomes U (default 0.33)")
+    g.add_argument("--split-seed", type=int, default=0, help="seed of the A/U split (the same for every --seeds run)")
+    add_task_selection_args(p)
+    g = p.add_argument_group("runs")
+    g.add_argument("--preset", default="cpu-small", help="training preset of both protocols (python -m train --preset)")
+    g.add_argument("--seeds", default="0", help="comma-separated training seeds, e.g. 0,1,2 (spread reported over them)")
+    g.add_argument("--train-args", default="", help="extra flags for both pretraining runs, e.g. \"--steps 3000\"")
+    g.add_argument("--ttt-seconds", default="auto",
+                   help="wall-clock limit of the Kaggle entry on U, seconds; auto = P's training seconds spent on U")
+    g.add_argument("--entry-args", default="", help="extra flags for the Kaggle entry, e.g. \"--vote poe\"")
+    g.add_argument("--jobs", type=int, default=None, help="runs at a time (default: 2 when the machine has >= 2 cores)")
+    g.add_argument("--out", default="runs/transfer", help="output folder")
+    g.add_argument("--draw", choices=("solved", "all"), default="solved",
+                   help="which U tasks report.html draws under each protocol (default: the solved ones)")
+
+
+# -----------------------------------------------------------------------------
+# Tasks
+
+
+def split_tasks(tasks: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(A, U): a seeded random fraction of the tasks is U; both keep the input order."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"--split must be between 0 and 1, got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(tasks))
+    n_u = max(1, int(round(fraction * len(tasks))))
+    u_idx = set(order[:n_u].tolist())
+    return ([t for i, t in enumerate(tasks) if i not in u_idx], [t for i, t in enumerate(tasks) if i in u_idx])
+
+
+def write_tasks_json(tasks: list, path: Path):
+    """A challenges file with the test outputs inside each test pair (the ARC repository's task
+    form), which `python -m train` reads as a task spec with known outputs."""
+    obj = {t.id: {"train": [{"input": i.tolist(), "output": o.tolist()} for i, o in t.train],
+                  "test": [{"input": i.tolist(), **({"output": t.test_outputs[k].tolist()} if t.test_outputs else {})}
+                           for k, i in enumerate(t.test_inputs)]} for t in tasks}
+    path.write_text(json.dumps(obj))
+
+
+def family_of(task_id: str) -> str | None:
+    """The synthetic family of a generated task id ('synth-<family>-<seed>-<index>'), else None."""
+    parts = task_id.split("-")
+    return parts[1] if len(parts) >= 4 and parts[0] == "synth" else None
+
+
+def n_pairs(task, with_test: bool) -> int:
+    return len(task.train) + (len(task.test_inputs) if with_test and task.test_outputs is not None else 0)
+
+
+# -----------------------------------------------------------------------------
+# Jobs: subprocesses run a few at a time, each with its share of the cores
+
+
+class Job:
+    def __init__(self, name: str, cmd: list, log: Path, after: tuple = (), prepare=None):
+        self.name, self.cmd, self.log, self.after, self.prepare = name, cmd, log, after, prepare
+        self.proc = self.t0 = self.wall = self.code = None
+
+
+def run_jobs(jobs: list, n_slots: int, threads: int):
+    """Run jobs (in list order, each once the jobs it names in `after` have finished) n_slots at a
+    time; `prepare(job)` may fill in the command just before it starts (budgets known only then)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    done, running, waiting = {}, [], list(jobs)
+    while waiting or running:
+        for job in list(running):
+            if job.proc.poll() is not None:
+                job.code, job.wall = job.proc.returncode, time.time() - job.t0
+                job.log_file.close()
+                running.remove(job)
+                done[job.name] = job
+                print(f"[transfer] {job.name}: {'done' if job.code == 0 else f'FAILED (exit {job.code})'} "
+                      f"in {job.wall:.0f}s (log {job.log})", flush=True)
+        for job in list(waiting):
+            if len(running) >= n_slots:
+                break
+            if any(a not in done for a in job.after):
+                continue
+            waiting.remove(job)
+            if any(done[a].code != 0 for a in job.after):
+                job.code, job.wall = -1, 0.0
+                done[job.name] = job
+                print(f"[transfer] {job.name}: skipped (a run it needs failed)", flush=True)
+                continue
+            if job.prepare:
+                job.prepare(job)
+            job.log.parent.mkdir(parents=True, exist_ok=True)
+            job.log_file = open(job.log, "w")
+            job.t0 = time.time()
+            job.proc = subprocess.Popen(job.cmd, cwd=REPO, env=env, stdout=job.log_file, stderr=subprocess.STDOUT)
+            running.append(job)
+            print(f"[transfer] {job.name}: started ({' '.join(job.cmd[1:])})", flush=True)
+        time.sleep(0.5)
+    return done
+
+
+# -----------------------------------------------------------------------------
+# Reading the runs
+
+
+def training_seconds(run_dir: Path) -> float:
+    """Seconds the trainer spent training (its elapsed time without the held-out evaluations)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    evals = 0.0
+    with open(run_dir / "metrics.jsonl") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get("event") == "eval":
+                evals += rec.get("eval_s", 0.0)
+    return max(0.0, float(summary["elapsed_s"]) - evals)
+
+
+def predict_heldout(checkpoint: Path, tasks: list) -> dict:
+    """P's answers: each held-out test input under its task's pretrained augmentations (the puzzle
+    ids the trainer learned from the task's demonstrations), ranked by votes, as a submission."""
+    import torch
+    from submission.checkpoint import load_model
+    from submission.data import inference_side
+    from submission.inference import predict_items, task_views
+    from submission.writer import make_entry
+
+    model, meta, records = load_model(checkpoint, "cpu")
+    model.eval()
+    pm = meta["puzzle_map"]
+    index = {tid: i for i, tid in enumerate(pm["task_ids"])}
+    n_views = int(meta.get("args", {}).get("eval_views", 8))
+    dih, col = records["dihedrals"].numpy(), records["colours"].numpy()
+    cfg = model.cfg
+    items, views, sides, owner = [], [], [], []
+    for t in tasks:
+        i = index[t.id]
+        for x in t.test_inputs:
+            items.append(x)
+            views.append(task_views(dih, col, pm["task_base"][i], pm["task_count"][i], n_views))
+            sides.append(cfg.canvas_side if cfg.fixed_canvas else inference_side(t.train, x, cfg.canvas_side))
+            owner.append(t)
+    res = predict_items(model, items, views, sides, torch.device("cpu"), torch.autocast("cpu", enabled=False),
+                        batch_size=64, halt="all")
+    sub: dict = {}
+    for t, x, ranked in zip(owner, items, res["ranked"]):
+        sub.setdefault(t.id, []).append(make_entry([c.grid for c in ranked], x))
+    return sub
+
+
+def solved(scores: dict) -> list:
+    return sorted(t for t, v in scores["tasks"].items() if v > 0)
+
+
+# -----------------------------------------------------------------------------
+# The command
+
+
+def run_transfer(args) -> int:
+    from submission.tasks import TaskError, load_tasks, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from offline_eval import simulate
+
+    # ---- tasks: A and U ----
+    try:
+        pool = select_from_args([t for spec in args.data for t in load_tasks(spec)], args)
+        if args.u_data:
+            A, U = pool, [t for spec in args.u_data for t in load_tasks(spec)]
+        else:
+            A, U = split_tasks(pool, args.split, args.split_seed)
+        solutions = tasks_to_solutions(U)
+    except (TaskError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    clash = {t.id for t in A} & {t.id for t in U}
+    if clash:
+        print(f"error: {len(clash)} task id(s) in both A and U (e.g. {sorted(clash)[:3]})", file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    out = Path(args.out).resolve()
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    a_path, u_path = out / "data" / "A.json", out / "data" / "U.json"
+    write_tasks_json(A, a_path)
+    write_tasks_json(U, u_path)
+    # U's share of P's training pairs: P trains every pair of A and the demonstrations of U.
+    a_pairs = sum(n_pairs(t, True) for t in A)
+    u_pairs = sum(n_pairs(t, False) for t in U)
+    u_share = u_pairs / max(a_pairs + u_pairs, 1)
+    cores = os.cpu_count() or 1
+    n_slots = args.jobs or (2 if cores >= 2 else 1)
+    threads = max(1, cores // n_slots)
+    print(f"[transfer] A: {len(A)} tasks ({a_pairs} pairs), U: {len(U)} tasks ({u_pairs} demonstration pairs, "
+          f"{sum(len(t.test_inputs) for t in U)} test outputs); U's share of P's training pairs {u_share:.3f}; "
+          f"preset {args.preset}, seeds {seeds}; {n_slots} job(s) at a time, {threads} thread(s) each", flush=True)
+
+    # ---- jobs: per seed, P and K pretraining, then K's entry on U ----
+    train_extra = args.train_args.split() if args.train_args else []
+    entry_flags = args.entry_args.split() if args.entry_args else []
+    challenges = tasks_to_challenges(U)
+    budgets: dict = {}
+    jobs = []
+    for s in seeds:
+        sd = out / f"seed{s}"
+        base = [sys.executable, "-m", "train", "--preset", args.preset, "--seed", str(s), "--no-progress",
+                "--data", str(a_path)]
+        jobs.append(Job(f"P{s}", base + ["--eval-data", str(u_path), "--out", str(sd / "P")] + train_extra,
+                        sd / "P.log"))
+        jobs.append(Job(f"Kpre{s}", base + ["--eval-data", "none", "--out", str(sd / "Kpre")] + train_extra,
+                        sd / "Kpre.log"))
+
+        def prepare(job, s=s, sd=sd):
+            # The budget is known once P has run: its training seconds times U's share of the pairs.
+            p_u = training_seconds(sd / "P") * u_share
+            limit = p_u if args.ttt_seconds == "auto" else float(args.ttt_seconds)
+            budgets[s] = {"p_train_s": round(training_seconds(sd / "P"), 1), "p_on_u_s": round(p_u, 1),
+                          "k_limit_s": round(limit, 1)}
+            inp, work = simulate._layout(sd / "K", challenges, sd / "Kpre" / "last")
+            job.sim = (inp, work, limit)
+            margin = min(900.0, 0.1 * limit)
+            job.cmd = [sys.executable, "-m", "offline_eval.transfer", "--entry", str(inp), str(work), str(limit),
+                       str(margin)] + entry_flags
+        jobs.append(Job(f"K{s}", [], sd / "K.log", after=(f"P{s}", f"Kpre{s}"), prepare=prepare))
+    t0 = time.time()
+    done = run_jobs(jobs, n_slots, threads)
+    failed = [n for n, j in done.items() if j.code != 0]
+    if failed:
+        print(f"error: run(s) failed: {', '.join(failed)}; see the logs under {out}", file=sys.stderr)
+        return 1
+
+    # ---- scores ----
+    base_scores = score_baselines(U)
+    per_seed, views_p, views_k = [], {}, {}
+    for s in seeds:
+        sd = out / f"seed{s}"
+        sub_p = predict_heldout(sd / "P" / "last", U)
+        scoring_p = scoring.score_submission(sub_p, solutions)
+        sub_k = scoring.load_json(sd / "K" / "kaggle" / "working" / "submission.json")
+        problems = scoring.validate_submission(sub_k, challenges)
+        scoring_k = scoring.score_submission(sub_k, solutions)
+        k_score = scoring_k["score"] if not problems else 0.0
+        p_sum = json.loads((sd / "P" / "summary.json").read_text())
+        row = {"seed": s, "P": round(scoring_p["score"], 4), "K": round(k_score, 4),
+               "K/P": round(k_score / scoring_p["score"], 3) if scoring_p["score"] > 0 else None,
+               "P_trainer_pass2": p_sum.get("pass2"), "K_valid": not problems,
+               "P_solved": solved(scoring_p), "K_solved": solved(scoring_k), **budgets[s]}
+        row["families"] = family_rates(U, A, scoring_p, scoring_k)
+        per_seed.append(row)
+        if s == seeds[0]:
+            views_p = simulate.task_views(U, sub_p, scoring_p)
+            views_k = simulate.task_views(U, sub_k, scoring_k)
+    result = {"A": len(A), "U": len(U), "u_share": round(u_share, 4), "preset": args.preset,
+              "data": args.data, "u_data": args.u_data, "split": args.split, "split_seed": args.split_seed,
+              "train_args": args.train_args, "entry_args": args.entry_args, "threads_per_job": threads,
+              "wall_s": round(time.time() - t0, 1), "seeds": per_seed,
+              "baselines": {k: {"score": round(v["score"], 4), "solved": solved(v)} for k, v in base_scores.items()}}
+    for key in ("P", "K"):
+        vals = [r[key] for r in per_seed]
+        result[f"{key}_mean"], result[f"{key}_std"] = round(float(np.mean(vals)), 4), round(float(np.std(vals)), 4)
+    result["K/P_of_means"] = round(result["K_mean"] / result["P_mean"], 3) if result["P_mean"] > 0 else None
+    (out / "transfer.json").write_text(json.dumps(result, indent=1))
+    md = format_table(result)
+    (out / "transfer.md").write_text(md + "\n")
+    print(md)
+    path = write_transfer_report(out, result, views_p, views_k, args)
+    print(f"[transfer] report: {path}")
+    return 0
+
+
+def family_rates(U: list, A: list, scoring_p: dict, scoring_k: dict) -> dict:
+    """{family: {"seen": bool, "n": tasks, "P": solve rate, "K": solve rate}} for synthetic U tasks."""
+    seen = {family_of(t.id) for t in A}
+    fams: dict = {}
+    for t in U:
+        f = family_of(t.id)
+        if f is None:
+            continue
+        d = fams.setdefault(f, {"seen": f in seen, "n": 0, "P": 0.0, "K": 0.0})
+        d["n"] += 1
+        d["P"] += scoring_p["tasks"][t.id]
+        d["K"] += scoring_k["tasks"][t.id]
+    for d in fams.values():
+        d["P"], d["K"] = round(d["P"] / d["n"], 3), round(d["K"] / d["n"], 3)
+    return fams
+
+
+def format_table(r: dict) -> str:
+    lines = [f"A {r['A']} tasks, U {r['U']} tasks (U's share of P's training pairs {r['u_share']}); preset {r['preset']}",
+             "", "| seed | P | K | K/P | P on U (s) | K limit (s) | P solved | K solved |", "|---|---|---|---|---|---|---|---|"]
+    for s in r["seeds"]:
+        lines.append(f"| {s['seed']} | {s['P']:.3f} | {s['K']:.3f} | {s['K/P'] if s['K/P'] is not None else '-'} | "
+                     f"{s['p_on_u_s']} | {s['k_limit_s']} | {len(s['P_solved'])} | {len(s['K_solved'])} |")
+    lines.append(f"| mean ± std | {r['P_mean']:.3f} ± {r['P_std']:.3f} | {r['K_mean']:.3f} ± {r['K_std']:.3f} | "
+                 f"{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'} | | | | |")
+    lines += ["", "Rule baselines on U: " + ", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())]
+    fams = r["seeds"][0]["families"] if r["seeds"] else {}
+    if fams:
+        lines += ["", "| family | seen in A | U tasks | P (mean over seeds) | K (mean over seeds) |", "|---|---|---|---|---|"]
+        for f in sorted(fams, key=lambda f: (not fams[f]["seen"], f)):
+            p = np.mean([s["families"][f]["P"] for s in r["seeds"]])
+            k = np.mean([s["families"][f]["K"] for s in r["seeds"]])
+            lines.append(f"| {f} | {'yes' if fams[f]['seen'] else 'no'} | {fams[f]['n']} | {p:.3f} | {k:.3f} |")
+    for s in r["seeds"]:
+        lines += ["", f"seed {s['seed']}: P solved {', '.join(s['P_solved']) or '-'}; K solved {', '.join(s['K_solved']) or '-'}"]
+    return "\n".join(lines)
+
+
+def write_transfer_report(out: Path, r: dict, views_p: list, views_k: list, args) -> Path:
+    """report.html: the settings, the per-seed table, per-family rates, and per protocol its
+    solved tasks drawn (the first seed's answers)."""
+    import html
+    body = [f"<h1>Transfer: paper protocol (P) against Kaggle protocol (K)</h1>",
+            report._meta_html({"tasks": f"A {r['A']} tasks, U {r['U']} tasks from {', '.join(r['data'])}"
+                               + (f"; U from {', '.join(r['u_data'])}" if r["u_data"] else f"; split {r['split']} seed {r['split_seed']}"),
+                               "preset": r["preset"], "train args": r["train_args"] or "-",
+                               "entry args": r["entry_args"] or "-", "threads per run": r["threads_per_job"],
+                               "U's share of P's training pairs": r["u_share"], "wall": f"{r['wall_s']} s"})]
+    rows = ["<tr><th>seed</th><th>P</th><th>K</th><th>K/P</th><th>P on U (s)</th><th>K limit (s)</th></tr>"]
+    for s in r["seeds"]:
+        rows.append(f"<tr><td>{s['seed']}</td><td class='num'>{s['P']:.3f}</td><td class='num'>{s['K']:.3f}</td>"
+                    f"<td class='num'>{s['K/P'] if s['K/P'] is not None else '-'}</td><td class='num'>{s['p_on_u_s']}</td>"
+                    f"<td class='num'>{s['k_limit_s']}</td></tr>")
+    rows.append(f"<tr><th>mean ± std</th><td class='num'>{r['P_mean']:.3f} ± {r['P_std']:.3f}</td>"
+                f"<td class='num'>{r['K_mean']:.3f} ± {r['K_std']:.3f}</td><td class='num'>{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'}</td><td></td><td></td></tr>")
+    body += ["<h2>results</h2>", "<table id='results'>" + "".join(rows) + "</table>"]
+    body.append("<p>rule baselines on U: " + html.escape(", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())) + "</p>")
+    fams = r["seeds"][0]["families"] if r["seeds"] else {}
+    if fams:
+        rows = ["<tr><th>family</th><th>seen in A</th><th>U tasks</th><th>P</th><th>K</th></tr>"]
+        for f in sorted(fams, key=lambda f: (not fams[f]["seen"], f)):
+            p = np.mean([s["families"][f]["P"] for s in r["seeds"]])
+            k = np.mean([s["families"][f]["K"] for s in r["seeds"]])
+            rows.append(f"<tr><td>{html.escape(f)}</td><td>{'yes' if fams[f]['seen'] else 'no'}</td>"
+                        f"<td class='num'>{fams[f]['n']}</td><td class='num'>{p:.3f}</td><td class='num'>{k:.3f}</td></tr>")
+        body += ["<h2>per family</h2>", "<table id='families'>" + "".join(rows) + "</table>"]
+    (out / "png").mkdir(exist_ok=True)
+    for key, name, views in (("P", "P (paper protocol: U's demonstrations in pretraining)", views_p),
+                             ("K", "K (Kaggle protocol: test-time training on U)", views_k)):
+        won = [v for v in views if v["score"] > 0]
+        drawn = won if args.draw == "solved" else views
+        body.append(f"<h2 class='protocol'>{html.escape(name)}: {len(won)} of {len(views)} tasks solved (seed {r['seeds'][0]['seed']})</h2>")
+        body.append("<table class='protocol-table'><tr><th>task</th><th>score</th></tr>" + "".join(
+            f"<tr><td>{html.escape(v['id'])}</td><td class='num'>{v['score']:.3f}</td></tr>" for v in views) + "</table>")
+        for v in drawn:
+            png = f"png/{key}-{report.safe_name(v['id'])}.png"
+            report._task_png(v, out / png)
+            body.append(report._task_html(v, png))
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Transfer</title>"
+            f"<style>{report.CSS}</style></head><body>" + "\n".join(body) + "</body></html>")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# -----------------------------------------------------------------------------
+# K's entry run, as a job of its own (python -m offline_eval.transfer --entry INPUT WORKING LIMIT MARGIN [FLAGS])
+
+
+def _entry_main(argv) -> int:
+    from offline_eval import simulate
+    inp, work, limit, margin, flags = Path(argv[0]), Path(argv[1]), float(argv[2]), float(argv[3]), argv[4:]
+    res = simulate._run_entry(inp, work, flags, limit, margin, False, work.parent / "entry.log")
+    print(f"[entry] exit {res['exit_code']}, timed out {res['timed_out']}, {res['wall_s']}s")
+    return 0 if (work / "submission.json").is_file() else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--entry":
+        sys.exit(_entry_main(sys.argv[2:]))
+    sys.exit("use: python -m offline_eval transfer ...")

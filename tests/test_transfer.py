@@ -1,0 +1,147 @@
+"""python -m offline_eval transfer: the split, the compute accounting, the integrity of the K
+protocol (U never in K's pretraining, no solutions in the entry's input) and the report as a
+browser renders it."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from offline_eval import transfer
+from submission.tasks import Task
+from tests.conftest import ENV, ROOT
+
+
+def _task(tid, n_train=2, n_test=1):
+    g = np.zeros((2, 2), np.uint8)
+    return Task(tid, [(g, g)] * n_train, [g] * n_test, [g] * n_test)
+
+
+def test_split_is_seeded_disjoint_and_sized():
+    tasks = [_task(f"t{i}") for i in range(30)]
+    a, u = transfer.split_tasks(tasks, 0.3, seed=4)
+    assert len(u) == 9 and len(a) == 21
+    assert not {t.id for t in a} & {t.id for t in u}
+    assert {t.id for t in a} | {t.id for t in u} == {t.id for t in tasks}
+    a2, u2 = transfer.split_tasks(tasks, 0.3, seed=4)
+    assert [t.id for t in u2] == [t.id for t in u]
+    _, u3 = transfer.split_tasks(tasks, 0.3, seed=5)
+    assert [t.id for t in u3] != [t.id for t in u]
+    with pytest.raises(ValueError):
+        transfer.split_tasks(tasks, 1.0, seed=0)
+
+
+def test_family_of_reads_generated_ids_only():
+    assert transfer.family_of("synth-flip_lr-3-000012") == "flip_lr"
+    assert transfer.family_of("007bbfb7") is None
+    assert transfer.family_of("synth-x") is None
+
+
+def test_training_seconds_leaves_out_evaluations(tmp_path):
+    # Hand-worked: 100 s elapsed, two evaluations of 7 s and 13 s -> 80 s of training.
+    (tmp_path / "summary.json").write_text(json.dumps({"elapsed_s": 100.0}))
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"step": 10, "loss": 1.0}, {"step": 20, "event": "eval", "eval_s": 7.0},
+        {"step": 30, "loss": 0.5}, {"step": 40, "event": "eval", "eval_s": 13.0}]) + "\n")
+    assert transfer.training_seconds(tmp_path) == pytest.approx(80.0)
+
+
+def test_family_rates_split_seen_and_unseen():
+    A = [_task("synth-flip_lr-0-000001"), _task("synth-colour_map-0-000002")]
+    U = [_task("synth-flip_lr-9-000001"), _task("synth-flip_lr-9-000002"), _task("synth-gravity-9-000001")]
+    sp = {"tasks": {"synth-flip_lr-9-000001": 1.0, "synth-flip_lr-9-000002": 0.0, "synth-gravity-9-000001": 1.0}}
+    sk = {"tasks": {"synth-flip_lr-9-000001": 1.0, "synth-flip_lr-9-000002": 1.0, "synth-gravity-9-000001": 0.0}}
+    f = transfer.family_rates(U, A, sp, sk)
+    assert f == {"flip_lr": {"seen": True, "n": 2, "P": 0.5, "K": 1.0},
+                 "gravity": {"seen": False, "n": 1, "P": 1.0, "K": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def transfer_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("transfer") / "run"
+    cmd = [sys.executable, "-m", "offline_eval", "transfer", "--preset", "tiny-test", "--data", "arc1/train",
+           "--max-side", "5", "--first", "12", "--seeds", "0", "--ttt-seconds", "15", "--draw", "all", "--out", str(out)]
+    res = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out, res.stdout
+
+
+def test_transfer_end_to_end_keeps_u_out_of_k(transfer_run):
+    out, stdout = transfer_run
+    r = json.loads((out / "transfer.json").read_text())
+    assert r["A"] == 8 and r["U"] == 4
+    s = r["seeds"][0]
+    assert 0.0 <= s["P"] <= 1.0 and 0.0 <= s["K"] <= 1.0 and s["K_valid"]
+    assert s["k_limit_s"] == 15.0 and s["p_on_u_s"] > 0
+    u_ids = set(json.loads((out / "data" / "U.json").read_text()))
+    a_ids = set(json.loads((out / "data" / "A.json").read_text()))
+    assert len(u_ids) == 4 and not u_ids & a_ids
+    # K's pretraining never saw U in any role; P held U's test pairs out.
+    k_meta = json.loads((out / "seed0" / "Kpre" / "last" / "meta.json").read_text())
+    assert not u_ids & set(k_meta["puzzle_map"]["task_ids"])
+    assert not k_meta["data"]["heldout_tasks"]
+    p_meta = json.loads((out / "seed0" / "P" / "last" / "meta.json").read_text())
+    assert set(p_meta["data"]["heldout_tasks"]) == u_ids
+    # The entry's input holds U's challenges without a single test output.
+    inp = out / "seed0" / "K" / "kaggle" / "input"
+    files = [p for p in inp.rglob("*.json") if "challenges" in p.name]
+    assert files
+    ch = json.loads(files[0].read_text())
+    assert set(ch) == u_ids and all("output" not in t for task in ch.values() for t in task["test"])
+    assert not [p for p in inp.rglob("*") if "solution" in p.name]
+    assert "| seed | P | K |" in stdout
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+PROBE = """<!DOCTYPE html><html><body><iframe id="f" src="REPORT" width="1200" height="4000"></iframe>
+<script>
+document.getElementById('f').onload = function () {
+  var d = this.contentDocument, links = Array.from(d.querySelectorAll("a[href$='.png']"));
+  var imgs = links.map(function (a) { var i = new Image(); i.src = a.href; document.body.appendChild(i); return i; });
+  setTimeout(function () {
+    var svgs = Array.from(d.querySelectorAll('svg'));
+    var r = {tables: Array.from(d.querySelectorAll('table')).map(function (t) { return t.id || t.className || 'table'; }),
+             svgs: svgs.length, drawn_svgs: svgs.filter(function (s) { var b = s.getBoundingClientRect(); return b.width > 0 && b.height > 0; }).length,
+             pngs: imgs.length, broken: imgs.filter(function (i) { return !i.complete || i.naturalWidth === 0; }).map(function (i) { return i.src; })
+                   .concat(Array.from(d.images).filter(function (i) { return i.naturalWidth === 0; }).map(function (i) { return i.src; })),
+             headings: Array.from(d.querySelectorAll('h2')).map(function (h) { return h.textContent; })};
+    var pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(r); document.body.appendChild(pre);
+  }, 500);
+};
+</script></body></html>"""
+
+
+def test_report_renders_in_a_browser(transfer_run):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium); .ci/run installs it")
+    out, _ = transfer_run
+    probe = out / "probe.html"
+    probe.write_text(PROBE.replace("REPORT", (out / "report.html").as_uri()))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"]
+    res = subprocess.run([browser, *flags, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout, re.S)
+    assert m, res.stdout[-2000:] + res.stderr[-2000:]
+    r = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert "results" in r["tables"] and r["tables"].count("protocol-table") == 2
+    assert any(h.startswith("P (paper protocol") for h in r["headings"])
+    assert any(h.startswith("K (Kaggle protocol") for h in r["headings"])
+    # --draw all: every U task under each protocol, its grids as SVG laid out with a size, its PNG opens.
+    assert r["pngs"] == 2 * 4
+    assert r["drawn_svgs"] == r["svgs"] > 0
+    assert r["broken"] == []
+    shot = out / "report.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,2000",
+                    (out / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    print(f"screenshot of the transfer report: {shot}")
