@@ -86,9 +86,17 @@ def write_tasks_json(tasks: list, path: Path):
 
 
 def family_of(task_id: str) -> str | None:
-    """The synthetic family of a generated task id ('synth-<family>-<seed>-<index>'), else None."""
-    parts = task_id.split("-")
-    return parts[1] if len(parts) >= 4 and parts[0] == "synth" else None
+    """The synthetic family of a generated task id (train.synth.task_id), else None."""
+    if not task_id.startswith("synth-"):
+        return None
+    from train.synth import parse_task_id
+    parsed = parse_task_id(task_id)
+    return parsed["family"] if parsed else None
+
+
+def family_kind(family: str) -> str:
+    from train.synth import FAMILIES
+    return FAMILIES[family].kind if family in FAMILIES else "?"
 
 
 def n_pairs(task, with_test: bool) -> int:
@@ -316,13 +324,25 @@ def family_rates(U: list, A: list, scoring_p: dict, scoring_k: dict) -> dict:
         f = family_of(t.id)
         if f is None:
             continue
-        d = fams.setdefault(f, {"seen": f in seen, "n": 0, "P": 0.0, "K": 0.0})
+        d = fams.setdefault(f, {"kind": family_kind(f), "seen": f in seen, "n": 0, "P": 0.0, "K": 0.0})
         d["n"] += 1
         d["P"] += scoring_p["tasks"][t.id]
         d["K"] += scoring_k["tasks"][t.id]
     for d in fams.values():
         d["P"], d["K"] = round(d["P"] / d["n"], 3), round(d["K"] / d["n"], 3)
     return fams
+
+
+def kind_rates(r: dict) -> dict:
+    """{(kind, seen): (U tasks, P, K)}: solve rates per family kind, task-weighted, mean over seeds."""
+    out: dict = {}
+    for f, d in (r["seeds"][0]["families"] if r["seeds"] else {}).items():
+        key = (d["kind"], d["seen"])
+        n, p, k = out.get(key, (0, 0.0, 0.0))
+        p_f = float(np.mean([s["families"][f]["P"] for s in r["seeds"]]))
+        k_f = float(np.mean([s["families"][f]["K"] for s in r["seeds"]]))
+        out[key] = (n + d["n"], p + p_f * d["n"], k + k_f * d["n"])
+    return {key: (n, p / n, k / n) for key, (n, p, k) in out.items()}
 
 
 def format_table(r: dict) -> str:
@@ -336,11 +356,15 @@ def format_table(r: dict) -> str:
     lines += ["", "Rule baselines on U: " + ", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())]
     fams = r["seeds"][0]["families"] if r["seeds"] else {}
     if fams:
-        lines += ["", "| family | seen in A | U tasks | P (mean over seeds) | K (mean over seeds) |", "|---|---|---|---|---|"]
-        for f in sorted(fams, key=lambda f: (not fams[f]["seen"], f)):
+        lines += ["", "| family | kind | seen in A | U tasks | P (mean over seeds) | K (mean over seeds) |",
+                  "|---|---|---|---|---|---|"]
+        for f in sorted(fams, key=lambda f: (not fams[f]["seen"], fams[f]["kind"], f)):
             p = np.mean([s["families"][f]["P"] for s in r["seeds"]])
             k = np.mean([s["families"][f]["K"] for s in r["seeds"]])
-            lines.append(f"| {f} | {'yes' if fams[f]['seen'] else 'no'} | {fams[f]['n']} | {p:.3f} | {k:.3f} |")
+            lines.append(f"| {f} | {fams[f]['kind']} | {'yes' if fams[f]['seen'] else 'no'} | {fams[f]['n']} | {p:.3f} | {k:.3f} |")
+        lines += ["", "| kind | seen in A | U tasks | P | K |", "|---|---|---|---|---|"]
+        for (kind, seen), (n, p, k) in sorted(kind_rates(r).items()):
+            lines.append(f"| {kind} | {'yes' if seen else 'no'} | {n} | {p:.3f} | {k:.3f} |")
     for s in r["seeds"]:
         lines += ["", f"seed {s['seed']}: P solved {', '.join(s['P_solved']) or '-'}; K solved {', '.join(s['K_solved']) or '-'}"]
     return "\n".join(lines)
@@ -367,13 +391,18 @@ def write_transfer_report(out: Path, r: dict, views_p: list, views_k: list, args
     body.append("<p>rule baselines on U: " + html.escape(", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())) + "</p>")
     fams = r["seeds"][0]["families"] if r["seeds"] else {}
     if fams:
-        rows = ["<tr><th>family</th><th>seen in A</th><th>U tasks</th><th>P</th><th>K</th></tr>"]
-        for f in sorted(fams, key=lambda f: (not fams[f]["seen"], f)):
+        rows = ["<tr><th>family</th><th>kind</th><th>seen in A</th><th>U tasks</th><th>P</th><th>K</th></tr>"]
+        for f in sorted(fams, key=lambda f: (not fams[f]["seen"], fams[f]["kind"], f)):
             p = np.mean([s["families"][f]["P"] for s in r["seeds"]])
             k = np.mean([s["families"][f]["K"] for s in r["seeds"]])
-            rows.append(f"<tr><td>{html.escape(f)}</td><td>{'yes' if fams[f]['seen'] else 'no'}</td>"
+            rows.append(f"<tr><td>{html.escape(f)}</td><td>{fams[f]['kind']}</td><td>{'yes' if fams[f]['seen'] else 'no'}</td>"
                         f"<td class='num'>{fams[f]['n']}</td><td class='num'>{p:.3f}</td><td class='num'>{k:.3f}</td></tr>")
         body += ["<h2>per family</h2>", "<table id='families'>" + "".join(rows) + "</table>"]
+        rows = ["<tr><th>kind</th><th>seen in A</th><th>U tasks</th><th>P</th><th>K</th></tr>"]
+        for (kind, seen), (n, p, k) in sorted(kind_rates(r).items()):
+            rows.append(f"<tr><td>{kind}</td><td>{'yes' if seen else 'no'}</td><td class='num'>{n}</td>"
+                        f"<td class='num'>{p:.3f}</td><td class='num'>{k:.3f}</td></tr>")
+        body += ["<table id='kinds'>" + "".join(rows) + "</table>"]
     (out / "png").mkdir(exist_ok=True)
     for key, name, views in (("P", "P (paper protocol: U's demonstrations in pretraining)", views_p),
                              ("K", "K (Kaggle protocol: test-time training on U)", views_k)):

@@ -35,7 +35,9 @@ def test_split_is_seeded_disjoint_and_sized():
 
 
 def test_family_of_reads_generated_ids_only():
-    assert transfer.family_of("synth-flip_lr-3-000012") == "flip_lr"
+    from train.synth import make_task
+    assert transfer.family_of(make_task("flip_lr", 12, seed=3, max_side=10).id) == "flip_lr"
+    assert transfer.family_of(make_task("colour_swap", 0, seed=0, max_side=10).id) == "colour_swap"
     assert transfer.family_of("007bbfb7") is None
     assert transfer.family_of("synth-x") is None
 
@@ -50,13 +52,17 @@ def test_training_seconds_leaves_out_evaluations(tmp_path):
 
 
 def test_family_rates_split_seen_and_unseen():
-    A = [_task("synth-flip_lr-0-000001"), _task("synth-colour_map-0-000002")]
-    U = [_task("synth-flip_lr-9-000001"), _task("synth-flip_lr-9-000002"), _task("synth-gravity-9-000001")]
-    sp = {"tasks": {"synth-flip_lr-9-000001": 1.0, "synth-flip_lr-9-000002": 0.0, "synth-gravity-9-000001": 1.0}}
-    sk = {"tasks": {"synth-flip_lr-9-000001": 1.0, "synth-flip_lr-9-000002": 1.0, "synth-gravity-9-000001": 0.0}}
+    a1, a2 = "synth-flip_lr-s0-3to10-000001", "synth-colour_map-s0-3to10-000002"
+    u1, u2, u3 = "synth-flip_lr-s9-3to10-000001", "synth-flip_lr-s9-3to10-000002", "synth-gravity-s9-3to10-000001"
+    A, U = [_task(a1), _task(a2)], [_task(u1), _task(u2), _task(u3)]
+    sp = {"tasks": {u1: 1.0, u2: 0.0, u3: 1.0}}
+    sk = {"tasks": {u1: 1.0, u2: 1.0, u3: 0.0}}
     f = transfer.family_rates(U, A, sp, sk)
-    assert f == {"flip_lr": {"seen": True, "n": 2, "P": 0.5, "K": 1.0},
-                 "gravity": {"seen": False, "n": 1, "P": 1.0, "K": 0.0}}
+    assert f == {"flip_lr": {"kind": "geometry", "seen": True, "n": 2, "P": 0.5, "K": 1.0},
+                 "gravity": {"kind": "object", "seen": False, "n": 1, "P": 1.0, "K": 0.0}}
+    # Per kind, task-weighted: geometry seen 2 tasks at P 0.5 / K 1.0; object unseen 1 task at 1.0 / 0.0.
+    kinds = transfer.kind_rates({"seeds": [{"families": f}]})
+    assert kinds == {("geometry", True): (2, 0.5, 1.0), ("object", False): (1, 1.0, 0.0)}
 
 
 @pytest.fixture(scope="module")
