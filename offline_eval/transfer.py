@@ -172,7 +172,7 @@ def predict_heldout(checkpoint: Path, tasks: list) -> dict:
     ids the trainer learned from the task's demonstrations), ranked by votes, as a submission."""
     import torch
     from submission.checkpoint import load_model
-    from submission.data import inference_side
+    from submission.data import predict_side
     from submission.inference import predict_items, task_views
     from submission.writer import make_entry
 
@@ -189,7 +189,7 @@ def predict_heldout(checkpoint: Path, tasks: list) -> dict:
         for x in t.test_inputs:
             items.append(x)
             views.append(task_views(dih, col, pm["task_base"][i], pm["task_count"][i], n_views))
-            sides.append(cfg.canvas_side if cfg.fixed_canvas else inference_side(t.train, x, cfg.canvas_side))
+            sides.append(predict_side(cfg, t.train, x))
             owner.append(t)
     res = predict_items(model, items, views, sides, torch.device("cpu"), torch.autocast("cpu", enabled=False),
                         batch_size=64, halt="all")
@@ -264,6 +264,11 @@ def run_transfer(args) -> int:
             limit = p_u if args.ttt_seconds == "auto" else float(args.ttt_seconds)
             budgets[s] = {"p_train_s": round(training_seconds(sd / "P"), 1), "p_on_u_s": round(p_u, 1),
                           "k_limit_s": round(limit, 1)}
+            # Integrity: K's checkpoint must not have seen a U task in any role.
+            from submission.checkpoint import load_meta
+            whole, held = simulate.seen_in_pretraining(load_meta(sd / "Kpre" / "last"), [t.id for t in U])
+            if whole or held:
+                raise SystemExit(f"error: K's pretraining saw U tasks ({(whole + held)[:5]}): not an unseen-task run")
             inp, work = simulate._layout(sd / "K", challenges, sd / "Kpre" / "last")
             job.sim = (inp, work, limit)
             margin = min(900.0, 0.1 * limit)
