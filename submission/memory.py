@@ -1,7 +1,8 @@
 """Memory-sized batches: how many rows of a canvas side fit the memory a worker may use.
 
-Why: at hidden 512 a full 30x30 row keeps ~216 MiB of activations for the backward pass, so the
-checkpoint's batch (up to 128 rows) needs ~27 GiB at the full canvas; an L4 has 22.5 GiB usable.
+Why: at hidden 512 a full 30x30 row keeps ~217 MiB of activations for the backward pass (bf16
+autocast), so the checkpoint's batch (up to 128 rows) needs ~27 GiB at the full canvas; an L4 has
+22.5 GiB usable.
 Every bucket side gets its own TTT and inference batch, sized here from:
 
 - the activation bytes a training supervision step saves for backward, per row: counted exactly
@@ -9,8 +10,8 @@ Every bucket side gets its own TTT and inference batch, sized here from:
   really saves, probe_saved_bytes, in tests/test_kaggle.py, in float32 and in bf16 autocast);
   on a GPU the worker also probes its own device once (its attention kernel may save more) and
   scales the count up if the probe says so;
-- the dtype: bf16 autocast on CUDA (activations 2 bytes, the residual stream float32), float32 on
-  the CPU;
+- the dtype: bf16 autocast on CUDA (activations, the carried states and the residual stream 2
+  bytes; norms' statistics, rotary and the loss in float32), float32 on the CPU;
 - the memory the worker may use (device_budget: the free GPU memory, capped by --gpu-memory, which
   also sets torch.cuda.set_per_process_memory_fraction so a 24 GB card can be emulated on a bigger
   one; on the CPU the host's available memory shared by the workers) and a target share of it
@@ -18,9 +19,12 @@ Every bucket side gets its own TTT and inference batch, sized here from:
   kernels' workspaces).
 
 The estimate of a step's peak, per row (B rows, side S, L = P + S*S tokens, D hidden, I SwiGLU inner):
-  training  = saved activations + carry (y, z: 2 L D float32) + batch tokens/labels + a working set
-              of two block calls (the no-grad cycles' temporaries, then the gradients in backward)
-  inference = x, y, z (3 L D float32) + the same working set + logits and log-probs of the canvas
+  training  = saved activations + carry (y, z: 2 L D, counted in float32, the dtype a fresh carry
+              starts in; later steps carry them in the compute dtype) + batch tokens/labels + a
+              working set of two block calls (the no-grad cycles' temporaries, then the gradients
+              in backward)
+  inference = x, y, z (3 L D, counted in float32 likewise) + the same working set + logits and
+              log-probs of the canvas
 plus, for training, per-worker fixed costs: gradients, Adam's two moments, the EMA copy, the
 pretrained weights kept to reset each shard, and bf16 casts of the weights (~26 bytes/parameter).
 What the estimate leaves out is caught by the out-of-memory back-off (ttt.py, predict.py), which
@@ -47,10 +51,14 @@ def activation_bytes(bf16: bool) -> int:
 def block_call_bytes_per_token(cfg, bf16: bool) -> int:
     """Bytes one attention block call saves for backward, per token (see saved_bytes_per_row)."""
     a, D, I, H = activation_bytes(bf16), cfg.hidden_size, cfg.mlp_inner, cfg.num_heads
-    # gate_up output (2I), silu(g) (I), silu(g)*u (I); the qkv output (3D, v is a view of it), rotated
-    # q and k (2D), the attention output (D); the inputs of the qkv and gate_up matmuls (2D): all in
-    # the activation dtype. Float32: the two pre-norm residual sums (2D), their rsqrt (2 per token),
-    # the attention's log-sum-exp (H per token).
+    # In the activation dtype: the gate_up output (2I: silu saves g, the product saves u, both views
+    # of it), silu(g) (I), silu(g)*u (I, the down matmul's input); the qkv output (3D; v is a view of
+    # it), the rotated q and k (2D: rotary runs in float32 but saves only its constant tables, and
+    # the cast back to the activation dtype is what attention saves), the attention output (D, the
+    # out matmul's input); the inputs of the qkv and gate_up matmuls (2D: the block's input and the
+    # first norm's output). Float32: the two pre-norm residual sums (2D; under bf16, the float32
+    # copies rms_norm makes of them), their rsqrt (2 per token), the attention's log-sum-exp
+    # (H per token).
     return a * (4 * I + 8 * D) + 4 * (2 * D) + 4 * 2 + 4 * H
 
 
@@ -59,17 +67,24 @@ def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
     for the attention mixer; None for the token-mixing MLP (probe it instead).
 
     Only the last cycle keeps activations (the T-1 others run without gradients): L_cycles + 1 net
-    calls of num_layers blocks. Outside the blocks: the lm_head input (S*S x D, activation dtype),
-    the cross-entropy's log-softmax (S*S x 12 float32) and int64 labels (twice), the q_head input
-    (D in bf16; in float32 it is a view of y, which keeps y's whole (L, D) storage), and 16 bytes of
-    per-row scalars. Exact for torch 2.13's CPU kernels (the test probes it)."""
+    calls of num_layers blocks. Outside the blocks (the states y, z and the residual stream run in
+    the activation dtype): the input embedding's int64 ids (L: the P prefix ids and the S*S tokens,
+    one gather); the final y (L x D, activation dtype), kept whole because the q_head's input y[:, 0]
+    is a view of it; the lm_head input y[:, P:] (S*S x D, activation dtype: a copy, the view is not
+    contiguous across rows); the cross-entropy's log-softmax (S*S x 12 float32) and int64 labels;
+    and 16 bytes of per-row scalars (the halt logit and its target, float32; the row's label count,
+    int64). Exact for torch 2.13's CPU kernels at every side >= 2, the smallest canvas the data
+    makes (the test probes it); at side 1 the lm_head input is a view of y and the count is one
+    activation row (D elements) high."""
     if cfg.mixer != "attention":
         return None
     a, D = activation_bytes(bf16), cfg.hidden_size
     L, S2 = cfg.puzzle_emb_len + side * side, side * side
     blocks = (cfg.L_cycles + 1) * cfg.num_layers
-    head = D * a if bf16 else L * D * 4
-    return blocks * L * block_call_bytes_per_token(cfg, bf16) + S2 * (D * a + 48 + 16) + head + 16
+    embed_ids = L * 8
+    final_y = L * D * a
+    head = S2 * (D * a + 12 * 4 + 8)
+    return blocks * L * block_call_bytes_per_token(cfg, bf16) + embed_ids + final_y + head + 16
 
 
 def probe_saved_bytes(model, side: int, batch: int, autocast, device) -> int:
@@ -131,7 +146,7 @@ def train_row_bytes(cfg, side: int, bf16: bool, saved: int | None = None) -> int
         if saved is None:
             raise ValueError(f"no shape count for the {cfg.mixer!r} mixer: pass the probed bytes (probe_per_row)")
     work = 2 * L * block_call_bytes_per_token(cfg, bf16)
-    carry = 2 * L * D * 4 + 4 * S2 * 8  # y, z; tokens and labels of the carry and of the fresh batch
+    carry = 2 * L * D * 4 + 4 * S2 * 8  # y, z (float32 at most); tokens and labels of the carry and the fresh batch
     return int(saved) + work + carry
 
 

@@ -80,6 +80,13 @@ def compute_init(requested: str = "auto", bf16: bool = True, quiet: bool = False
 
 def compute_cleanup():
     if dist.is_available() and dist.is_initialized():
+        # A last barrier first. A gloo worker thread drops its finished collective (and with it the
+        # Python tensors it holds, a decref that needs the GIL) a moment after the caller saw it
+        # complete; the barrier's wait releases the GIL, so that happens now. Without it, now and then
+        # (under torchrun on busy CPUs, ~1 run in 12) a rank reached interpreter shutdown first and
+        # aborted ("terminate called without an active exception": the thread, still in
+        # ~AsyncAllgatherWork, cannot take the GIL of a finalizing interpreter), failing a finished run.
+        dist.barrier()
         dist.destroy_process_group()
 
 
