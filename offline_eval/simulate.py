@@ -40,7 +40,8 @@ from offline_eval.render import line_plot_svg
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_AXES = {  # --sweep AXIS=V1,V2,...  ->  the entry's flag
     "views": "--views", "vote": "--vote", "ttt-steps": "--ttt-steps",
-    "halt": "--halt", "num-aug": "--num-aug", "ttt-mode": "--ttt-mode",
+    "halt": "--halt", "num-aug": "--num-aug", "ttt-mode": "--ttt-mode", "row-init": "--row-init",
+    "embeddings-first": "--embeddings-first", "lr": "--lr", "puzzle-lr": "--puzzle-lr",
 }
 
 

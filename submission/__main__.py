@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("test-time training (defaults: the checkpoint's training arguments)")
     g.add_argument("--ttt-mode", choices=("full", "embeddings"), default="full",
                    help="full: fine-tune every weight and the new puzzle rows; embeddings: the new rows only")
+    g.add_argument("--row-init", choices=("mean", "encoder"), default="mean",
+                   help="where new puzzle rows start: the mean pretrained row, or the checkpoint's demonstration "
+                        "encoder's guess from each task's demonstrations (train/encoder.py)")
+    g.add_argument("--embeddings-first", type=float, default=0.0, metavar="SHARE",
+                   help="with --ttt-mode full: train only the new puzzle rows for this share of the planned steps "
+                        "first, so the weights adapt to rows that already point at the task (default 0)")
     g.add_argument("--ttt-steps", type=int, default=None, help="cap on training steps per shard (default: the time budget)")
     g.add_argument("--num-aug", type=int, default=None,
                    help="augmentations (puzzle ids) per task (default: from the budget, at most the checkpoint's num_aug)")
@@ -130,7 +136,7 @@ def solve_settings(meta: dict, args, workers_here: int):
     a = meta.get("args", {})
     pick = lambda flag, key, default: flag if flag is not None else a.get(key, default)
     return SolveSettings(
-        ttt_mode=args.ttt_mode, ttt_steps=args.ttt_steps, num_aug=args.num_aug,
+        ttt_mode=args.ttt_mode, row_init=args.row_init, embeddings_first=args.embeddings_first, ttt_steps=args.ttt_steps, num_aug=args.num_aug,
         max_aug=max(1, int(a.get("num_aug", 1000))),
         batch_size=args.ttt_batch_size or min(int(a.get("global_batch_size", 64)), 128),
         lr=pick(args.lr, "lr", 1e-4), puzzle_lr=pick(args.puzzle_lr, "puzzle_lr", 1e-2),

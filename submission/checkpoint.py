@@ -281,13 +281,17 @@ def load_model(path, device="cpu", use_ema: bool = True) -> tuple[TRM, dict, dic
 # carries (python -m train.export) and the names in it. New puzzle ids start at the mean pretrained
 # row; a future initialisation (a demonstration encoder, say) adds its tensors here.
 TTT_FILE = "ttt.safetensors"
+ENCODER_FILE = "encoder.safetensors"  # a full checkpoint's demonstration encoder (train/encoder.py)
 TTT_MEAN_ROW = "puzzle_emb.mean"  # (1, D) mean of the pretrained rows 1.. (row 0 is the blank id)
 
 
 def ttt_tensors_of_full_checkpoint(ckpt, meta: dict) -> dict:
     """TTT_FILE's tensors computed from a full checkpoint: the table is streamed, never held."""
     mean = row_mean(Path(ckpt) / "puzzles.safetensors", "puzzle_emb", first_row=1)
-    return {TTT_MEAN_ROW: upgrade_puzzle_table(meta, mean)}
+    out = {TTT_MEAN_ROW: upgrade_puzzle_table(meta, mean)}
+    if (Path(ckpt) / ENCODER_FILE).is_file():  # the demonstration encoder (train/encoder.py), when fitted
+        out.update({"encoder." + k: v for k, v in load_file(Path(ckpt) / ENCODER_FILE).items()})
+    return out
 
 
 def load_for_ttt(path, device="cpu") -> tuple[TRM, dict, dict]:

@@ -55,6 +55,9 @@ class TRMConfig:
     pos_encoding: str = "rope2d"  # "rope2d" (row/col halves, canvas-size free) or "rope1d" (reference, fixed canvas)
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
+    edge_features: int = 0        # F > 0: each cell also gets sinusoids (F frequencies) of its signed
+                                  # distances to the input grid's four edges, through a learned linear
+                                  # map (a kit addition, not in the reference; 0 = off)
     num_puzzles: int = 1          # rows of the puzzle table (row 0 is the blank id)
 
     def to_dict(self) -> dict:
@@ -229,6 +232,9 @@ class TRM(nn.Module):
         if D % (4 * cfg.num_heads) and cfg.pos_encoding == "rope2d":
             raise ValueError("rope2d needs head dim divisible by 4")
         self.embed = nn.Embedding(VOCAB_SIZE, D)
+        if cfg.edge_features:
+            # 4 edges x F frequencies x (sin, cos) + an inside-the-grid flag -> D
+            self.edge_proj = nn.Linear(8 * cfg.edge_features + 1, D, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.num_layers)])
         self.lm_head = nn.Linear(D, VOCAB_SIZE, bias=False)
         self.q_head = nn.Linear(D, 1, bias=True)  # halt logit from prefix position 0
@@ -250,6 +256,9 @@ class TRM(nn.Module):
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, 1.0 / math.sqrt(m.in_features))
         trunc_normal_(self.embed.weight, 1.0 / math.sqrt(D))
+        if self.cfg.edge_features:
+            # About a token embedding's scale (1/sqrt(D)): the features have rms ~0.7 over 8F+1 inputs.
+            trunc_normal_(self.edge_proj.weight, 1.0 / math.sqrt(self.edge_proj.in_features * D))
         # The halt head starts silent: weight 0, bias -5 (sigmoid ~ 0.007), so early rows run long.
         self.q_head.weight.zero_()
         self.q_head.bias.fill_(-5.0)
@@ -302,7 +311,39 @@ class TRM(nn.Module):
         ids = torch.cat([tokens.new_full((B, P), VOCAB_SIZE), tokens], dim=1)  # (B, L)
         x = F.embedding(ids, table)  # (B, L, D)
         x[:, 0] = puzzle_rows.to(x.dtype) * scale
+        if self.cfg.edge_features:
+            x[:, P:] = x[:, P:] + self.edge_embedding(tokens).to(x.dtype) * scale
         return x
+
+    def edge_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, S*S) canvas tokens -> (B, S*S, D): where each cell sits relative to the input grid.
+
+        The grid's extent is read from the colour tokens (its bounding box; translation moves it, so
+        these positions move with it). Each cell's signed distances to the four edges (rows from the
+        top and from the bottom, columns from the left and from the right; negative or past the far
+        edge outside the box, as for the cells of an output larger than the input) enter as fixed
+        sinusoids of F frequencies, periods 2 to 4 x canvas_side, plus an inside flag. Why: rotary
+        positions are relative, so a cell cannot tell how far it is from the grid's edges, which a
+        flip (column c <- W-1-c) or a transpose (cell (r, c) <- (c, r)) needs; with these features
+        both are a content match in attention (docs/benchmarks.md: flips and transposes of unseen
+        small grids learned in CPU minutes with them, not without)."""
+        B, N = tokens.shape
+        S = int(round(math.sqrt(N)))
+        colour = (tokens >= COLOUR0).view(B, S, S)
+        idx = torch.arange(S, device=tokens.device)
+        rows_any, cols_any = colour.any(2), colour.any(1)  # (B, S)
+        top = torch.where(rows_any, idx, S).amin(1).view(B, 1, 1)
+        bottom = torch.where(rows_any, idx, -1).amax(1).view(B, 1, 1)
+        left = torch.where(cols_any, idx, S).amin(1).view(B, 1, 1)
+        right = torch.where(cols_any, idx, -1).amax(1).view(B, 1, 1)
+        r, c = idx.view(1, S, 1), idx.view(1, 1, S)
+        d = torch.stack(torch.broadcast_tensors(r - top, bottom - r, c - left, right - c), -1).float()  # (B, S, S, 4)
+        inside = ((d >= 0).all(-1, keepdim=True)).float()  # (B, S, S, 1)
+        F_ = self.cfg.edge_features
+        freq = math.pi * (2.0 * self.cfg.canvas_side) ** (-torch.arange(F_, device=tokens.device) / max(F_ - 1, 1))
+        ang = d[..., None] * freq  # (B, S, S, 4, F)
+        feats = torch.cat([ang.sin().flatten(-2), ang.cos().flatten(-2), inside], -1)  # (B, S, S, 8F + 1)
+        return self.edge_proj(feats.to(self.edge_proj.weight.dtype)).view(B, N, -1)
 
     def net(self, h: torch.Tensor, injection: torch.Tensor, rope) -> torch.Tensor:
         # The one shared net: input injection is additive, then the blocks.

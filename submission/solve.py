@@ -25,6 +25,7 @@ import torch
 
 from .checkpoint import TTT_MEAN_ROW, load_for_ttt
 from .data import build_puzzle_set, predict_side
+from .encoder import load_encoder, predict_rows
 from .encoding import decode_batch, encode_batch
 from .memory import BatchPlanner, GiB, device_budget, train_fixed_bytes
 from .predict import predict_shard
@@ -36,6 +37,8 @@ class SolveSettings:
     """Everything a worker needs besides the checkpoint; defaults come from the checkpoint's
     training arguments (see __main__.py), flags override."""
     ttt_mode: str = "full"            # "full": every weight + new puzzle rows; "embeddings": new rows only
+    row_init: str = "mean"            # new puzzle rows start at the "mean" pretrained row or the "encoder"'s guess
+    embeddings_first: float = 0.0     # full mode: this share of the planned steps trains the new rows only
     ttt_steps: int | None = None      # cap on TTT steps per shard; None: as many as the budget allows
     num_aug: int | None = None        # augmentations per task; None: from the budget (see ttt.py)
     max_aug: int = 1000               # upper bound for the automatic choice (the checkpoint's num_aug)
@@ -75,6 +78,10 @@ class ShardSolver:
         self.model, self.meta, ttt_tensors = load_for_ttt(checkpoint, device)
         self.cfg = self.model.cfg
         self.mean_row = ttt_tensors[TTT_MEAN_ROW]  # (1, D) where every new puzzle row starts
+        self.encoder = load_encoder(self.meta, ttt_tensors, device)  # None without one
+        if settings.row_init == "encoder" and self.encoder is None:
+            raise ValueError("--row-init encoder: the checkpoint has no demonstration encoder "
+                             "(fit one with python -m train.encoder --run DIR, then export again)")
         self.base_weights = {n: p.detach().clone() for n, p in self.model.named_parameters()}
         self.bf16 = device.type == "cuda"
         self.autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.bf16
@@ -111,6 +118,11 @@ class ShardSolver:
         ps = build_puzzle_set([], tasks, build_aug, seed=seed, keep_black=S.keep_black, first_puzzle_id=1)
         built_count = ps.task_count.copy()
         self.reset(ps.num_puzzles)
+        if S.row_init == "encoder":
+            # First rows from the demonstrations (encoder.py) instead of the mean pretrained row.
+            ids = np.arange(1, ps.num_puzzles)
+            with torch.no_grad():
+                self.model.puzzle_emb[1:] = predict_rows(self.encoder, ps, ids, self.cfg.canvas_side, self.device)
         self.test_sides = [self.side(t, x) for t in tasks for x in t.test_inputs]
         peak = PeakMemory(self.device)
 

@@ -40,8 +40,11 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
     ttt_steps, num_aug, batch_sizes {side: rows}, loss, ttt_step_s."""
     S, cfg, model, dev = solver.S, solver.cfg, solver.model, solver.device
     full = S.ttt_mode == "full"
+    # --embeddings-first: the weights stay frozen (only the new rows learn) until that share of the
+    # planned steps is done; the share is applied once the plan is known.
+    frozen = full and S.embeddings_first > 0
     for p in model.parameters():
-        p.requires_grad_(full)
+        p.requires_grad_(full and not frozen)
     opt = AdamAtan2(model.parameters(), lr=S.lr, betas=(0.9, 0.95), weight_decay=S.weight_decay) if full else None
     ema = ({n: p.detach().clone().float() for n, p in model.named_parameters()}
            if full and S.ema > 0 else None)
@@ -76,6 +79,11 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
         # warm-up and the augmentations, so a run faster than estimated keeps going.
         if stop.is_set() or (cap is not None and step >= cap) or time.time() >= ttt_end:
             break
+        if frozen and planned is not None and step >= S.embeddings_first * planned:
+            frozen = False
+            for p in model.parameters():
+                p.requires_grad_(True)
+            solver.log(f"[ttt] shard {shard_id}: step {step}: the weights join the new rows in training")
         b = sampler.next_bucket()
         t_step = time.time()
         try:
@@ -98,7 +106,7 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
             sampler = make_sampler(seed + step + 1)
             solver.log(f"[ttt] shard {shard_id}: out of memory at side {buckets[b]}; its batch is now {rows} rows")
             continue
-        if opt:
+        if opt and not frozen:
             if S.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), S.grad_clip)
             opt.step()

@@ -54,7 +54,8 @@ add_task_selection_args(parser)
 g = parser.add_argument_group("model (preset defaults)")
 for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), ("num_layers", int), ("H_cycles", int),
                   ("L_cycles", int), ("halt_max_steps", int), ("halt_exploration_prob", float),
-                  ("puzzle_emb_len", int), ("canvas_side", int), ("mixer", str), ("pos_encoding", str)]:
+                  ("puzzle_emb_len", int), ("canvas_side", int), ("mixer", str), ("pos_encoding", str),
+                  ("edge_features", int)]:
     g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
 g = parser.add_argument_group("optimisation (preset defaults)")
 for name, typ in [("global_batch_size", int), ("batch_tokens", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
