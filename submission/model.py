@@ -224,6 +224,26 @@ class Block(nn.Module):
         return rms_norm(h + self.mlp(h), self.eps)
 
 
+def edge_distances(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, S*S) canvas tokens -> (B, S, S, 4) int64: each cell's signed distance, in cells, from the
+    input grid's top edge, to its bottom edge, from its left edge and to its right edge (row - top,
+    bottom - row, col - left, right - col). The grid is the bounding box of the colour tokens, so a
+    translated grid carries its distances with it; a cell outside the box has a negative distance
+    to the edge it lies beyond (the cells of an output larger than its input). A canvas without
+    colour gets distances measured from an empty box past the canvas (all negative)."""
+    B, N = tokens.shape
+    S = int(round(math.sqrt(N)))
+    colour = (tokens >= COLOUR0).view(B, S, S)
+    idx = torch.arange(S, device=tokens.device)
+    rows_any, cols_any = colour.any(2), colour.any(1)  # (B, S)
+    top = torch.where(rows_any, idx, S).amin(1).view(B, 1, 1)
+    bottom = torch.where(rows_any, idx, -1).amax(1).view(B, 1, 1)
+    left = torch.where(cols_any, idx, S).amin(1).view(B, 1, 1)
+    right = torch.where(cols_any, idx, -1).amax(1).view(B, 1, 1)
+    r, c = idx.view(1, S, 1), idx.view(1, 1, S)
+    return torch.stack(torch.broadcast_tensors(r - top, bottom - r, c - left, right - c), -1)
+
+
 class TRM(nn.Module):
     def __init__(self, cfg: TRMConfig):
         super().__init__()
@@ -318,27 +338,16 @@ class TRM(nn.Module):
     def edge_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, S*S) canvas tokens -> (B, S*S, D): where each cell sits relative to the input grid.
 
-        The grid's extent is read from the colour tokens (its bounding box; translation moves it, so
-        these positions move with it). Each cell's signed distances to the four edges (rows from the
-        top and from the bottom, columns from the left and from the right; negative or past the far
-        edge outside the box, as for the cells of an output larger than the input) enter as fixed
-        sinusoids of F frequencies, periods 2 to 4 x canvas_side, plus an inside flag. Why: rotary
-        positions are relative, so a cell cannot tell how far it is from the grid's edges, which a
-        flip (column c <- W-1-c) or a transpose (cell (r, c) <- (c, r)) needs; with these features
-        both are a content match in attention (docs/benchmarks.md: flips and transposes of unseen
-        small grids learned in CPU minutes with them, not without)."""
+        Each cell's signed distances to the input grid's four edges (edge_distances) enter as fixed
+        sinusoids of F frequencies, periods 2 to 4 x canvas_side, plus an inside-the-grid flag,
+        through the learned edge_proj. Why: rotary positions are relative, so a cell cannot tell how
+        far it is from the grid's edges, which a flip (column c <- W-1-c) or a transpose (cell
+        (r, c) <- (c, r)) needs; with these features both are a content match in attention
+        (docs/benchmarks.md: flips and transposes of unseen small grids learned in CPU minutes
+        with them, hardly at all without)."""
         B, N = tokens.shape
-        S = int(round(math.sqrt(N)))
-        colour = (tokens >= COLOUR0).view(B, S, S)
-        idx = torch.arange(S, device=tokens.device)
-        rows_any, cols_any = colour.any(2), colour.any(1)  # (B, S)
-        top = torch.where(rows_any, idx, S).amin(1).view(B, 1, 1)
-        bottom = torch.where(rows_any, idx, -1).amax(1).view(B, 1, 1)
-        left = torch.where(cols_any, idx, S).amin(1).view(B, 1, 1)
-        right = torch.where(cols_any, idx, -1).amax(1).view(B, 1, 1)
-        r, c = idx.view(1, S, 1), idx.view(1, 1, S)
-        d = torch.stack(torch.broadcast_tensors(r - top, bottom - r, c - left, right - c), -1).float()  # (B, S, S, 4)
-        inside = ((d >= 0).all(-1, keepdim=True)).float()  # (B, S, S, 1)
+        d = edge_distances(tokens).float()  # (B, S, S, 4)
+        inside = (d >= 0).all(-1, keepdim=True).float()  # (B, S, S, 1)
         F_ = self.cfg.edge_features
         freq = math.pi * (2.0 * self.cfg.canvas_side) ** (-torch.arange(F_, device=tokens.device) / max(F_ - 1, 1))
         ang = d[..., None] * freq  # (B, S, S, 4, F)

@@ -118,11 +118,7 @@ class ShardSolver:
         ps = build_puzzle_set([], tasks, build_aug, seed=seed, keep_black=S.keep_black, first_puzzle_id=1)
         built_count = ps.task_count.copy()
         self.reset(ps.num_puzzles)
-        if S.row_init == "encoder":
-            # First rows from the demonstrations (encoder.py) instead of the mean pretrained row.
-            ids = np.arange(1, ps.num_puzzles)
-            with torch.no_grad():
-                self.model.puzzle_emb[1:] = predict_rows(self.encoder, ps, ids, self.cfg.canvas_side, self.device)
+        self.init_rows(ps)
         self.test_sides = [self.side(t, x) for t in tasks for x in t.test_inputs]
         peak = PeakMemory(self.device)
 
@@ -138,6 +134,14 @@ class ShardSolver:
         t2 = time.time()
         return {"tasks": len(tasks), "budget_s": round(budget_s, 1), "ttt_s": round(t1 - t0, 2),
                 "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak, **ttt, **inf}
+
+    def init_rows(self, ps):
+        """--row-init encoder: the new rows start at the encoder's guess from each puzzle's
+        demonstrations (encoder.py); otherwise they stay at the mean row reset() put there."""
+        if self.S.row_init == "encoder":
+            ids = np.arange(1, ps.num_puzzles)
+            with torch.no_grad():
+                self.model.puzzle_emb[1:] = predict_rows(self.encoder, ps, ids, self.cfg.canvas_side, self.device)
 
     def reset(self, num_puzzles: int):
         """Pretrained weights; a table of the blank row plus num_puzzles - 1 rows at the mean row."""
