@@ -84,7 +84,10 @@ def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
     embed_ids = L * 8
     final_y = L * D * a
     head = S2 * (D * a + 12 * 4 + 8)
-    return blocks * L * block_call_bytes_per_token(cfg, bf16) + embed_ids + final_y + head + 16
+    # The grid-edge features (model.edge_embedding): edge_proj's input, 8F + 1 per cell, in the
+    # activation dtype.
+    edges = S2 * (8 * cfg.edge_features + 1) * a if getattr(cfg, "edge_features", 0) else 0
+    return blocks * L * block_call_bytes_per_token(cfg, bf16) + embed_ids + final_y + head + edges + 16
 
 
 def probe_saved_bytes(model, side: int, batch: int, autocast, device) -> int:

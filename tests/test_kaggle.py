@@ -240,6 +240,8 @@ def test_saved_bytes_shape_count_matches_a_probe(bf16):
                                   puzzle_emb_len=4, num_puzzles=2), (2, 9)),
                        (TRMConfig(hidden_size=48, num_heads=4, mlp_inner=128, H_cycles=3, L_cycles=1, num_layers=3,
                                   puzzle_emb_len=1, num_puzzles=2), (2, 6)),
+                       (TRMConfig(hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=1, L_cycles=2, puzzle_emb_len=4,
+                                  edge_features=5, canvas_side=8, num_puzzles=2), (3, 8)),
                        (TRMConfig(hidden_size=32, num_heads=1, mlp_inner=64, H_cycles=2, L_cycles=2, puzzle_emb_len=8,
                                   pos_encoding="rope1d", canvas_side=5, num_puzzles=2), (5,))):
         model = TRM(cfg)
