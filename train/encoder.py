@@ -61,7 +61,7 @@ def fit_encoder(table: torch.Tensor, ps, canvas_side: int, ecfg: EncoderConfig, 
         loss.backward()
         opt.step()
         if time.time() - last > 30 or step == steps - 1:
-            log(f"[encoder] step {step + 1}/{steps}: train 1 - R^2 {float(loss):.3f} ({time.time() - t0:.0f}s)")
+            log(f"[encoder] step {step + 1}/{steps}: train 1 - R^2 {loss.item():.3f} ({time.time() - t0:.0f}s)")
             last = time.time()
     stats = {"steps": steps, "train_ids": int(len(train_ids)), "held_out_tasks": len(held),
              "held_out_ids": int(len(held_ids)), "seconds": round(time.time() - t0, 1)}
