@@ -87,7 +87,17 @@ def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
     # The grid-edge features (model.edge_embedding): edge_proj's input, 8F + 1 per cell, in the
     # activation dtype.
     edges = S2 * (8 * cfg.edge_features + 1) * a if getattr(cfg, "edge_features", 0) else 0
-    return blocks * L * block_call_bytes_per_token(cfg, bf16) + embed_ids + final_y + head + edges + 16
+    # rope2d-d8's per-row rotary tables are saved once for every block call that reads them.
+    return (blocks * L * block_call_bytes_per_token(cfg, bf16) + embed_ids + final_y + head + edges
+            + d8_table_bytes(cfg, L) + 16)
+
+
+def d8_table_bytes(cfg, L: int) -> int:
+    """rope2d-d8's per-row rotary tables (model.d8_rope): cos and sin, float32, the queries' (L, hd) and
+    the keys' (L, H, hd); built once per supervision step and read by every block call (0 otherwise)."""
+    if getattr(cfg, "pos_encoding", "") != "rope2d-d8":
+        return 0
+    return 2 * 4 * L * (cfg.hidden_size // cfg.num_heads) * (1 + cfg.num_heads)
 
 
 def probe_saved_bytes(model, side: int, batch: int, autocast, device) -> int:
@@ -158,7 +168,8 @@ def infer_row_bytes(cfg, side: int, bf16: bool) -> int:
     L, D, S2 = cfg.puzzle_emb_len + side * side, cfg.hidden_size, side * side
     work = 2 * L * block_call_bytes_per_token(cfg, bf16)
     heads = S2 * 12 * (activation_bytes(bf16) + 4 + 2 + 2) + S2 * 8 * 3  # logits, log-probs (f32, f16 x2), tokens
-    return 3 * L * D * 4 + work + heads
+    # x, y, z; the working set of block calls; the heads; rope2d-d8's tables plus their build (x2).
+    return 3 * L * D * 4 + work + heads + 2 * d8_table_bytes(cfg, L)
 
 
 def train_fixed_bytes(n_params: int, full: bool, ema: bool, bf16: bool) -> int:

@@ -2,14 +2,16 @@
 
 What is here, top to bottom:
 - TRMConfig: every architectural knob, as a plain dataclass (saved in each checkpoint's meta).
-- rms_norm, rotary tables (2-D by default, so positions do not depend on the canvas side),
+- rms_norm, rotary tables (2-D by default, so positions do not depend on the canvas side; the
+  rope2d-d8 variant places each head's keys at a dihedral image of their cell, d8_rope),
   Attention, SwiGLU, the token-mixing MLP variant, Block.
 - TRM: the shared 2-block net, input/puzzle embeddings, heads, one recursion "supervision step"
   (T-1 no-grad cycles, then one cycle with gradients; y and z carried detached), the loss
   (cross-entropy on output tokens + 0.5 * BCE of the halt logit against "grid exactly right"),
   init_weights() holding every initialisation, and grow_puzzle_table() for unseen tasks.
-- compile_step(): torch.compile of everything but the rotary lookup, with the batch and sequence
-  axes dynamic, so every canvas side (bucket) and batch size shares one compiled graph per grad mode.
+- compile_step(): torch.compile of everything but the rotary lookup (rope2d-d8's per-row tables are
+  built inside, from the tokens), with the batch and sequence axes dynamic, so every canvas side
+  (bucket) and batch size shares one compiled graph per grad mode (tests/test_throughput.py).
 
 The hot path is written for few memory-bound passes at hidden 512 (on one H200 the compiled step,
 which fuses them, ran 1.96x the eager one; a GPU profile is still owed): RMSNorm is torch's fused
@@ -52,7 +54,9 @@ class TRMConfig:
     puzzle_emb_len: int = 16      # P prefix positions; the puzzle vector sits in position 0
     canvas_side: int = 30         # largest canvas; a batch may use a smaller side S
     mixer: str = "attention"      # "attention" or "mlp" (token-mixing SwiGLU of inner reference_inner(L); fixed canvas)
-    pos_encoding: str = "rope2d"  # "rope2d" (row/col halves, canvas-size free) or "rope1d" (reference, fixed canvas)
+    pos_encoding: str = "rope2d"  # "rope2d" (row/col halves, canvas-size free), "rope1d" (reference, fixed
+                                  # canvas) or "rope2d-d8" (a kit addition: 2-D rotary in the input grid's
+                                  # frame, each head's keys at one dihedral image of their cell; d8_rope)
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
     edge_features: int = 0        # F > 0: each cell also gets sinusoids (F frequencies) of its signed
@@ -68,6 +72,11 @@ class TRMConfig:
         # Old checkpoints are patched here and only here: unknown keys dropped, missing take defaults.
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def rope2d(self) -> bool:
+        """Row/column rotary (split head dims), with or without the dihedral key images."""
+        return self.pos_encoding in ("rope2d", "rope2d-d8")
 
     @property
     def fixed_canvas(self) -> bool:
@@ -144,6 +153,84 @@ def rotary_tables(cfg: TRMConfig, side: int, device) -> tuple[torch.Tensor, torc
     return ang.cos().to(device), ang.sin().to(device)
 
 
+# The dihedral transforms in the order rope2d-d8 gives them to heads (head h: D8_ORDER[h % 8]): with
+# 2 heads identity and flip_lr, with 4 the three reflections flip_lr, flip_ud and transpose besides
+# the identity (the rotations are two of them in turn, anti_transpose three: more attention hops).
+D8_ORDER = ("identity", "flip_lr", "flip_ud", "transpose", "rot180", "rot90", "rot270", "anti_transpose")
+
+
+def grid_box(tokens: torch.Tensor) -> tuple:
+    """(B, S*S) canvas tokens -> top, left, height - 1, width - 1 of the input grid (the bounding box of
+    its colour tokens), each (B, 1) int64. A canvas without colour gets the whole canvas."""
+    S = int(round(math.sqrt(tokens.shape[1])))
+    top, bottom, left, right = colour_extent(tokens)
+    top, bottom, left, right = (t.view(-1, 1) for t in (top, bottom, left, right))
+    empty = bottom < top  # (B, 1)
+    zero, last = torch.zeros_like(top), torch.full_like(top, S - 1)
+    top, left = torch.where(empty, zero, top), torch.where(empty, zero, left)
+    bottom, right = torch.where(empty, last, bottom), torch.where(empty, last, right)
+    return top, left, bottom - top, right - left
+
+
+def d8_images(r: torch.Tensor, c: torch.Tensor, hh: torch.Tensor, ww: torch.Tensor) -> dict:
+    """Where each dihedral transform of an (hh+1) x (ww+1) grid puts the input cell (r, c) (grid
+    coordinates, any shape that broadcasts): {name: (row, col) in the output}. E.g. flip_lr reads
+    output (i, j) from input (i, ww - j), so input (r, c) lands at (r, ww - c); rot90 (clockwise)
+    reads output (i, j) from input (hh - j, i), so (r, c) lands at (c, hh - r)."""
+    return {"identity": (r, c), "flip_lr": (r, ww - c), "flip_ud": (hh - r, c), "transpose": (c, r),
+            "rot180": (hh - r, ww - c), "rot90": (c, hh - r), "rot270": (ww - c, r),
+            "anti_transpose": (ww - c, hh - r)}
+
+
+def d8_rope(cfg: "TRMConfig", tokens: torch.Tensor) -> tuple:
+    """Rotary tables for pos_encoding "rope2d-d8", per row: (cos_q, sin_q) (B, L, 1, hd) and (cos_k,
+    sin_k) (B, L, H, hd), float32, sin with the rotate-half sign folded in (signed_sin).
+
+    Positions are 2-D rotary in the input grid's own frame (row and column from its top-left
+    corner, so a translated grid keeps its positions). A query sits at its cell; the key of head h
+    sits at the cell's image under the dihedral transform D8_ORDER[h % 8] of the grid. The score of
+    a query with a key depends on their offset, so a head that prefers offset 0 (what rotary makes
+    easy to learn) reads, at each output cell, the input cell a flip, rotation or transpose would
+    bring there. Why: a dihedral transform moves each cell by an offset that depends on where the
+    grid ends, which relative positions alone cannot express. The prefix positions sit on a row of
+    their own, far above any cell, and are not transformed."""
+    B, N = tokens.shape
+    S = int(round(math.sqrt(N)))
+    P, H, hd = cfg.puzzle_emb_len, cfg.num_heads, cfg.hidden_size // cfg.num_heads
+    dev = tokens.device
+    top, left, hh, ww = (t.float() for t in grid_box(tokens))  # (B, 1)
+    idx = torch.arange(S, device=dev, dtype=torch.float32)
+    r = idx.repeat_interleave(S)[None] - top  # (B, S*S) rows in the grid's frame
+    c = idx.repeat(S)[None] - left
+    images = d8_images(r, c, hh, ww)
+    pr = torch.full((B, P), -2.0 * cfg.canvas_side - 2, device=dev)  # the prefix row
+    pc = torch.arange(P, device=dev, dtype=torch.float32).expand(B, P)
+
+    def rows_cols(name):
+        rr, cc = images[name]
+        return torch.cat([pr, rr], 1), torch.cat([pc, cc], 1)  # (B, L) each
+
+    q = hd // 4
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(q, device=dev, dtype=torch.float32) / q))  # (hd/4,)
+
+    def tables(rows, cols):  # (..., L) -> cos, signed sin (..., L, hd)
+        ang = torch.cat([rows[..., None] * inv, cols[..., None] * inv], -1)  # (..., L, hd/2)
+        ang = torch.cat([ang, ang], -1)
+        return ang.cos(), signed_sin(ang.sin())
+
+    cos_q, sin_q = tables(*rows_cols("identity"))  # (B, L, hd)
+    names = [D8_ORDER[h % 8] for h in range(H)]
+    kr, kc = zip(*(rows_cols(n) for n in names))
+    cos_k, sin_k = tables(torch.stack(kr, 2).transpose(1, 2), torch.stack(kc, 2).transpose(1, 2))  # (B, H, L, hd)
+    return cos_q[:, :, None], sin_q[:, :, None], cos_k.transpose(1, 2), sin_k.transpose(1, 2)
+
+
+def rotate_rows(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+    """rotate() with per-row tables: x (B, L, H, hd), cos and sin_signed (B, L, H or 1, hd) float32."""
+    xf = x.to(torch.promote_types(x.dtype, cos.dtype))
+    return torch.addcmul(xf * cos, xf.roll(xf.shape[-1] // 2, dims=-1), sin_signed).to(x.dtype)
+
+
 def signed_sin(sin: torch.Tensor) -> torch.Tensor:
     """(L, hd) sin -> [-sin_1, sin_2]: the rotate-half sign folded into the table, once per side."""
     h = sin.shape[-1] // 2
@@ -175,12 +262,15 @@ class Attention(nn.Module):
         self.out = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
 
     def forward(self, h: torch.Tensor, rope) -> torch.Tensor:
-        # rope: (cos, sin_signed), each (L, hd) float32 (TRM.rope); the rotation runs in float32.
+        # rope: (cos, sin_signed), each (L, hd) float32 (TRM.rope), or rope2d-d8's four per-row tables
+        # (d8_rope); the rotation runs in float32.
         B, L, D = h.shape
         qkv = self.qkv(h).view(B, L, 3, self.H, D // self.H)  # (B, L, 3, H, hd)
-        # Rotate q and k in one op: (B, L, 2, H, hd)
-        qk = rotate(qkv[:, :, :2], *rope)
-        q, k = qk.unbind(2)
+        if len(rope) == 4:
+            q, k = rotate_rows(qkv[:, :, 0], *rope[:2]), rotate_rows(qkv[:, :, 1], *rope[2:])
+        else:
+            # Rotate q and k in one op: (B, L, 2, H, hd)
+            q, k = rotate(qkv[:, :, :2], *rope).unbind(2)
         v = qkv[:, :, 2]
         # SDPA wants (B, H, L, hd); attention is non-causal (the whole canvas sees itself).
         o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
@@ -224,6 +314,19 @@ class Block(nn.Module):
         return rms_norm(h + self.mlp(h), self.eps)
 
 
+def colour_extent(tokens: torch.Tensor) -> tuple:
+    """(B, S*S) canvas tokens -> the first and last row and column holding a colour token: top,
+    bottom, left, right, each (B,) int64; a canvas without colour gives top = left = S and
+    bottom = right = -1 (an empty box past the canvas)."""
+    B, N = tokens.shape
+    S = int(round(math.sqrt(N)))
+    colour = (tokens >= COLOUR0).view(B, S, S)
+    idx = torch.arange(S, device=tokens.device)
+    rows_any, cols_any = colour.any(2), colour.any(1)  # (B, S)
+    return (torch.where(rows_any, idx, S).amin(1), torch.where(rows_any, idx, -1).amax(1),
+            torch.where(cols_any, idx, S).amin(1), torch.where(cols_any, idx, -1).amax(1))
+
+
 def edge_distances(tokens: torch.Tensor) -> torch.Tensor:
     """(B, S*S) canvas tokens -> (B, S, S, 4) int64: each cell's signed distance, in cells, from the
     input grid's top edge, to its bottom edge, from its left edge and to its right edge (row - top,
@@ -233,13 +336,8 @@ def edge_distances(tokens: torch.Tensor) -> torch.Tensor:
     colour gets distances measured from an empty box past the canvas (all negative)."""
     B, N = tokens.shape
     S = int(round(math.sqrt(N)))
-    colour = (tokens >= COLOUR0).view(B, S, S)
+    top, bottom, left, right = (t.view(B, 1, 1) for t in colour_extent(tokens))
     idx = torch.arange(S, device=tokens.device)
-    rows_any, cols_any = colour.any(2), colour.any(1)  # (B, S)
-    top = torch.where(rows_any, idx, S).amin(1).view(B, 1, 1)
-    bottom = torch.where(rows_any, idx, -1).amax(1).view(B, 1, 1)
-    left = torch.where(cols_any, idx, S).amin(1).view(B, 1, 1)
-    right = torch.where(cols_any, idx, -1).amax(1).view(B, 1, 1)
     r, c = idx.view(1, S, 1), idx.view(1, 1, S)
     return torch.stack(torch.broadcast_tensors(r - top, bottom - r, c - left, right - c), -1)
 
@@ -249,8 +347,10 @@ class TRM(nn.Module):
         super().__init__()
         self.cfg = cfg
         D = cfg.hidden_size
-        if D % (4 * cfg.num_heads) and cfg.pos_encoding == "rope2d":
-            raise ValueError("rope2d needs head dim divisible by 4")
+        if cfg.pos_encoding not in ("rope2d", "rope1d", "rope2d-d8"):
+            raise ValueError(f"pos_encoding must be rope2d, rope1d or rope2d-d8, got {cfg.pos_encoding!r}")
+        if D % (4 * cfg.num_heads) and cfg.rope2d:
+            raise ValueError(f"{cfg.pos_encoding} needs head dim divisible by 4")
         self.embed = nn.Embedding(VOCAB_SIZE, D)
         if cfg.edge_features:
             # 4 edges x F frequencies x (sin, cos) + an inside-the-grid flag -> D
@@ -342,9 +442,9 @@ class TRM(nn.Module):
         sinusoids of F frequencies, periods 2 to 4 x canvas_side, plus an inside-the-grid flag,
         through the learned edge_proj. Why: rotary positions are relative, so a cell cannot tell how
         far it is from the grid's edges, which a flip (column c <- W-1-c) or a transpose (cell
-        (r, c) <- (c, r)) needs; with these features both are a content match in attention
-        (docs/benchmarks.md: flips and transposes of unseen small grids learned in CPU minutes
-        with them, hardly at all without)."""
+        (r, c) <- (c, r)) needs; with these features both are a content match in attention.
+        Measured (docs/benchmarks.md, 2026-12-02): a small gain with rope2d, none on top of
+        rope2d-d8 (which makes the same transforms an offset match instead), at 20% of the speed."""
         B, N = tokens.shape
         d = edge_distances(tokens).float()  # (B, S, S, 4)
         inside = (d >= 0).all(-1, keepdim=True).float()  # (B, S, S, 1)
@@ -391,6 +491,8 @@ class TRM(nn.Module):
         with labels: loss (scalar, mean over rows), per-row exact (B,) bool, token accuracy.
         The rotary lookup stays here, outside the (possibly compiled) step: the step sees only
         tensors, so a new canvas side is a new size on the sequence axis, not a new graph.
+        (rope2d-d8 builds its per-row tables inside the step instead; the cached side tables are
+        passed anyway, unused, so every encoding shares the step's signature.)
         """
         side = int(round(math.sqrt(tokens.shape[1])))
         cos, sin_signed = self.rope(side, tokens.device)  # float32 tables (the rotation runs in float32)
@@ -406,8 +508,9 @@ class TRM(nn.Module):
         return self._compiled_step(tokens, puzzle_rows, y, z, labels, cos, sin_signed)
 
     def step(self, tokens, puzzle_rows, y, z, labels, cos, sin_signed):
-        """forward() with the rotary tables given: (L, hd) cos and sin_signed (see rotate)."""
-        rope = (cos, sin_signed)
+        """forward() with the rotary tables given: (L, hd) cos and sin_signed (see rotate). rope2d-d8
+        builds its per-row tables here instead, from the tokens (once per supervision step)."""
+        rope = d8_rope(self.cfg, tokens) if self.cfg.pos_encoding == "rope2d-d8" else (cos, sin_signed)
         # Input, states and residual stream in one dtype (bf16 under autocast, else float32); the
         # states come back in it, so the carries are kept in it too.
         dt = compute_dtype(tokens.device)

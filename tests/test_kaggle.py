@@ -1,7 +1,7 @@
 """The Kaggle entry on the real box: mount layouts, the commit run, memory-sized batches, the export,
 fair time shares, the roofline counts.
 
-Checked against independent facts: fake /kaggle trees laid out as Kaggle mounts them (kaggle_facts.md),
+Checked against independent facts: fake /kaggle trees laid out as Kaggle mounts them (docs/reference.md, the Kaggle competition),
 the wall clock, a probe of what autograd really saves (against the shape count), the analytic FLOPs
 of model.py (against the dispatch counter), a direct mean of the puzzle table (against the streamed
 one), and a simulated clock with an independent definition of a fair share (against the planner).
@@ -243,7 +243,9 @@ def test_saved_bytes_shape_count_matches_a_probe(bf16):
                        (TRMConfig(hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=1, L_cycles=2, puzzle_emb_len=4,
                                   edge_features=5, canvas_side=8, num_puzzles=2), (3, 8)),
                        (TRMConfig(hidden_size=32, num_heads=1, mlp_inner=64, H_cycles=2, L_cycles=2, puzzle_emb_len=8,
-                                  pos_encoding="rope1d", canvas_side=5, num_puzzles=2), (5,))):
+                                  pos_encoding="rope1d", canvas_side=5, num_puzzles=2), (5,)),
+                       (TRMConfig(hidden_size=64, num_heads=4, mlp_inner=128, H_cycles=1, L_cycles=2, puzzle_emb_len=4,
+                                  pos_encoding="rope2d-d8", canvas_side=8, num_puzzles=2), (3, 8))):
         model = TRM(cfg)
         for side in sides:
             assert saved_bytes_per_row(cfg, side, bf16) == probe_per_row(model, side, ac, torch.device("cpu")), \

@@ -174,8 +174,8 @@ def test_hot_path_in_bfloat16_stays_as_close_to_float32_as_the_old_code():
 # Compiled buckets
 
 
-@pytest.mark.parametrize("edge_features", [0, 4])
-def test_compiled_step_one_graph_for_every_side_and_batch_size(edge_features):
+@pytest.mark.parametrize("edge_features,pos_encoding", [(0, "rope2d"), (4, "rope2d"), (0, "rope2d-d8")])
+def test_compiled_step_one_graph_for_every_side_and_batch_size(edge_features, pos_encoding):
     """compile_step(dynamic=True): three canvas sides and three batch sizes share one training
     graph, and the compiled step computes what the eager one does. The dynamo-only backend
     ("eager") counts graphs without inductor's minutes of code generation."""
@@ -183,7 +183,7 @@ def test_compiled_step_one_graph_for_every_side_and_batch_size(edge_features):
     torch._dynamo.reset()
     counters.clear()
     torch.manual_seed(5)
-    model = TRM(tiny_cfg(num_layers=1, H_cycles=1, L_cycles=1, edge_features=edge_features))
+    model = TRM(tiny_cfg(num_layers=1, H_cycles=1, L_cycles=1, edge_features=edge_features, pos_encoding=pos_encoding))
     model.compile_step(dynamic=True, backend="eager")
     for side, B in ((4, 6), (6, 3), (8, 2)):
         tokens, labels, ids = batch(B, side, seed=side)
