@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vote", choices=("votes", "poe"), default="votes",
                    help="votes: vote count, ties by mean halt confidence; poe: summed log-probability over the views")
     g.add_argument("--poe-top", type=int, default=8, help="candidates (by votes) re-scored under --vote poe")
+    g.add_argument("--demo-check", choices=("off", "on"), default="off",
+                   help="on: also predict every demonstration under each view; candidates from views that reproduce "
+                        "all of their task's demonstrations rank first (a fit check, not leave-one-out: TTT saw "
+                        "them); costs inference on the demonstrations")
     g.add_argument("--candidates", metavar="PATH",
                    help="also write the top candidates of every test input with votes, mean halt confidence and "
                         "PoE score (both rankings, for offline study) to this .json")
@@ -124,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--time-buckets", action="store_true",
                    help="time every TTT step (a device sync each) and report seconds per step by canvas side")
     g.add_argument("--tasks-per-shard", type=int, default=None,
-                   help=f"default: enough shards for {SHARDS_PER_WORKER} per worker")
+                   help="tasks fine-tuned together from one reset of the pretrained weights (default: enough shards "
+                        f"for {SHARDS_PER_WORKER} per worker; ceil(tasks / workers): one shard per worker, each model "
+                        "fine-tuned jointly on its quarter of the tasks on 4 GPUs; the task count or more: one shard, "
+                        "so one worker and the other GPUs idle)")
     g.add_argument("--task-cap", type=float, default=None, metavar="SECONDS",
                    help="at most this many seconds per task in a shard's budget (default: no cap beyond the fair share)")
     return p
@@ -145,7 +152,7 @@ def solve_settings(meta: dict, args, workers_here: int):
         grad_clip=a.get("grad_clip", 1.0) or 0.0, ema=pick(args.ema, "ema", 0.0) or 0.0,
         translate_prob=a.get("translate_prob", 0.5), max_buckets=int(a.get("max_buckets", 8)),
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
-        poe_top=args.poe_top, report_candidates=10 if args.candidates else 0,
+        poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=10 if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,
         memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed)
 

@@ -43,7 +43,8 @@ def predict_shard(solver, shard_id, tasks, ps, views_cap, end, stop, emit) -> di
     for task in tasks:
         ti = ps.task_ids.index(task.id)
         sides = [solver.side(task, x) for x in task.test_inputs]
-        cost = sum(forward_step_flops(cfg, 1, s) * steps for s in sides)
+        run_sides = sides + ([solver.side(task, x) for x, _ in task.train] if S.demo_check else [])
+        cost = sum(forward_step_flops(cfg, 1, s) * steps for s in run_sides)
         plans.append((task, int(ps.task_base[ti]), int(ps.task_count[ti]), sides, cost))
     views_used, n_done = [], 0
     i = 0
@@ -69,9 +70,11 @@ def predict_shard(solver, shard_id, tasks, ps, views_cap, end, stop, emit) -> di
                 items.append(x)
                 sides.append(s)
                 views.append(tv)
-        t = time.time()
         vs = make_viewset(items, sides, views)
         poe = S.vote == "poe" or S.report_candidates > 0
+        # --demo-check: which of the chunk's views reproduce every demonstration of their task.
+        fit = demo_fits(solver, [p[0] for p in chunk], V, ps, vs, shard_id) if S.demo_check else None
+        t = time.time()  # the rate below is measured on the test inputs' views
         run = run_by_side(solver, vs, poe, shard_id)
         dt = time.time() - t
         done_flops = sum(forward_step_flops(cfg, 1, int(s)) * steps for s in vs.sides)
@@ -85,6 +88,10 @@ def predict_shard(solver, shard_id, tasks, ps, views_cap, end, stop, emit) -> di
                 ranked = [sorted(r, key=lambda c: (-c.votes, -c.mean_conf)) for r in ranked]
         else:
             ranked = [rank_by_votes(c) for c in cands]
+        if fit is not None:
+            # Candidates backed by views that reproduce every demonstration first (by how many such
+            # views), the chosen rule's order within; with no such view the order is unchanged.
+            ranked = [sorted(r, key=lambda c: -int(fit[c.views].sum())) for r in ranked]
         views_used.append(V)
         k = 0
         for task, *_ in chunk:
@@ -94,6 +101,8 @@ def predict_shard(solver, shard_id, tasks, ps, views_cap, end, stop, emit) -> di
             predicted = [len(rr) > 0 for rr in r]
             info = {"views": V, "candidates": [len(rr) for rr in r],
                     "top_votes": [rr[0].votes if rr else 0 for rr in r]}
+            if fit is not None:
+                info["demo_fit_views"] = [int(fit[np.flatnonzero(vs.item == k + j)].sum()) for j in range(n)]
             if S.report_candidates:
                 info["ranked"] = [[{"grid": c.grid.tolist(), "votes": c.votes, "mean_conf": round(c.mean_conf, 4),
                                     "poe": c.score if math.isfinite(c.score) else None}
@@ -105,6 +114,45 @@ def predict_shard(solver, shard_id, tasks, ps, views_cap, end, stop, emit) -> di
                    f"({V} views, {dt:.1f}s), {max(end - time.time(), 0):.0f}s of the shard left")
     return {"views": views_used, "predicted_tasks": n_done,
             "infer_batch_sizes": {int(s): solver.batches.infer_rows(int(s)) for s in sorted(set(solver.test_sides))}}
+
+
+def demo_fits(solver, tasks: list, V: int, ps, test_vs: ViewSet, shard_id) -> np.ndarray:
+    """(len(test_vs.item),) bool: whether each view of the test viewset (its task's augmentation j,
+    j = 0.. in order, as predict_shard builds it) predicts every demonstration of its task exactly.
+
+    The demonstrations run as if they were test inputs, under the same V augmentations and puzzle
+    ids. This is a check of fit, not a leave-one-out estimate: test-time training saw these pairs.
+    A view that cannot reproduce them has a puzzle row (or an augmentation) the model has not
+    learnt, and its test answer is trusted less. Costs inference on every demonstration (about
+    demonstrations / test inputs times the test inference)."""
+    items, sides, views, owner, truths = [], [], [], [], []
+    for ti, task in enumerate(tasks):
+        k = ps.task_ids.index(task.id)
+        tv = task_views(ps.dihedrals, ps.colours, int(ps.task_base[k]), int(ps.task_count[k]), V)
+        for x, y in task.train:
+            items.append(x)
+            sides.append(solver.side(task, x))
+            views.append(tv)
+            owner.append(ti)
+            truths.append(y)
+    dvs = make_viewset(items, sides, views)
+    grids = decode_views(dvs, run_by_side(solver, dvs, False, shard_id)["pred"])
+    # Per task, per augmentation j: every demonstration right (views of an item are consecutive).
+    per_task: dict = {}
+    pos = 0
+    for ti, y, tv in zip(owner, truths, views):
+        right = np.array([g is not None and g.shape == y.shape and bool((g == y).all())
+                          for g in grids[pos:pos + len(tv)]])
+        per_task[ti] = right & per_task[ti] if ti in per_task else right
+        pos += len(tv)
+    # The test viewset: each test input of task ti has its views in the same augmentation order.
+    fit = np.zeros(len(test_vs.item), bool)
+    item_task = [ti for ti, t in enumerate(tasks) for _ in t.test_inputs]
+    for item, ti in enumerate(item_task):
+        idx = np.flatnonzero(test_vs.item == item)
+        if ti in per_task:
+            fit[idx] = per_task[ti][:len(idx)]
+    return fit
 
 
 def subset(vs: ViewSet, idx: np.ndarray) -> ViewSet:

@@ -58,6 +58,7 @@ class SolveSettings:
     halt: str = "act"                 # "act": rows stop on their halt logit; "all": every step runs
     vote: str = "votes"               # "votes" | "poe"
     poe_top: int = 8                  # candidates (by votes) re-scored by product of experts
+    demo_check: bool = False          # rank first the candidates of views that reproduce every demonstration
     report_candidates: int = 0        # > 0: send this many candidates per test input, with votes, mean
                                       # halt confidence and PoE score (both rankings, for offline study)
     infer_batch_size: int = 256       # most view rows per inference batch; fewer when memory says so
@@ -119,7 +120,9 @@ class ShardSolver:
         built_count = ps.task_count.copy()
         self.reset(ps.num_puzzles)
         self.init_rows(ps)
-        self.test_sides = [self.side(t, x) for t in tasks for x in t.test_inputs]
+        self.test_sides = [self.side(t, x) for t in tasks for x in t.test_inputs]  # inference's cost (ttt.py)
+        if S.demo_check:  # the demonstrations are predicted too
+            self.test_sides += [self.side(t, x) for t in tasks for x, _ in t.train]
         peak = PeakMemory(self.device)
 
         # ---- test-time training ----
