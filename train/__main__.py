@@ -50,19 +50,30 @@ g.add_argument("--compile-static", action="store_true",
                help="with --compile: one graph per canvas side instead (each side compiles on first use)")
 g.add_argument("--seed", type=int, default=0)
 g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+g.add_argument("--encoder-steps", type=int, default=0,
+               help="after training, fit the demonstration encoder (train/encoder.py) for this many steps into "
+                    "best/ and last/, for the Kaggle entry's --row-init encoder (default 0: none)")
 add_task_selection_args(parser)
+FLAG_HELP = {
+    "pos_encoding": "rope2d (row/column rotary), rope1d (the reference's, full canvas) or rope2d-d8 (a kit addition: "
+                    "each head's keys at a dihedral image of their cell in the input grid; submission/model.py d8_rope)",
+    "edge_features": "F > 0: each cell's distances to the input grid's edges as F sinusoids (a kit addition; 0: off)",
+    "eval_every": "steps between held-out evaluations (0: only at the end)",
+    "checkpoint_every": "steps between last/ checkpoints (0: only at the end)",
+    "puzzle_lr": "sign-SGD step of the puzzle rows",
+}
 g = parser.add_argument_group("model (preset defaults)")
 for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), ("num_layers", int), ("H_cycles", int),
                   ("L_cycles", int), ("halt_max_steps", int), ("halt_exploration_prob", float),
                   ("puzzle_emb_len", int), ("canvas_side", int), ("mixer", str), ("pos_encoding", str),
                   ("edge_features", int)]:
-    g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=FLAG_HELP.get(name))
 g = parser.add_argument_group("optimisation (preset defaults)")
 for name, typ in [("global_batch_size", int), ("batch_tokens", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
                   ("puzzle_weight_decay", float), ("warmup_steps", int), ("lr_min_ratio", float), ("grad_clip", float),
                   ("ema", float), ("steps", int), ("num_aug", int), ("translate_prob", float), ("max_buckets", int),
                   ("eval_every", int), ("eval_views", int), ("log_every", int), ("checkpoint_every", int)]:
-    g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=FLAG_HELP.get(name))
 args = parser.parse_args()
 cfg_run = dict(PRESETS[args.preset])
 for k, v in vars(args).items():
@@ -97,7 +108,11 @@ def load(specs, test_outputs):
             continue
         try:
             tasks = load_tasks(spec)
-            tasks = select_tasks(tasks, max_side=C.max_side, first=C.first, test_outputs=test_outputs)
+            # --tasks may name ids of several specs: each spec selects the ids it holds (none: it adds
+            # nothing); ids no spec holds are reported below.
+            ids = [i for i in C.tasks if i in {t.id for t in tasks}] if C.tasks else None
+            tasks = [] if ids == [] else select_tasks(tasks, max_side=C.max_side, task_ids=ids, first=C.first,
+                                                      test_outputs=test_outputs)
         except TaskError as e:
             sys.exit(f"error: {e}")
         out += tasks
@@ -105,8 +120,6 @@ def load(specs, test_outputs):
 train_tasks, eval_tasks = load(C.data, test_outputs=True), load(C.eval_data, test_outputs=False)
 if C.tasks:
     keep = set(C.tasks)  # already a list of ids (add_task_selection_args parses "a,b,c")
-    train_tasks = [t for t in train_tasks if t.id in keep]
-    eval_tasks = [t for t in eval_tasks if t.id in keep]
     missing = keep - {t.id for t in train_tasks + eval_tasks}
     if missing:
         sys.exit(f"error: --tasks: unknown ids {sorted(missing)}")
@@ -338,7 +351,8 @@ while True:
         timed_out = bool(flag.item())
     last_step = step >= C.steps or timed_out
 
-    if (step > start_step or last_step) and (step % C.eval_every == 0 or last_step):
+    periodic_eval = C.eval_every > 0 and step % C.eval_every == 0  # --eval-every 0: only at the end
+    if (step > start_step or last_step) and (periodic_eval or last_step):
         if items:  # every rank evaluates its share; all get the same figures
             t_eval = time.time()
             last_eval = evaluate()
@@ -351,7 +365,7 @@ while True:
                 save("best", step, last_eval, elapsed, resumable=False)
         elif not items and last_step:
             save("best", step, {}, elapsed, resumable=False)  # nothing held out: best = last
-    if (step > start_step and step % C.checkpoint_every == 0) or last_step:
+    if (step > start_step and C.checkpoint_every > 0 and step % C.checkpoint_every == 0) or last_step:
         save("last", step, last_eval, elapsed, resumable=True)
     if last_step:
         break
@@ -417,6 +431,15 @@ if compute.distributed:
 if master:
     metrics_file.close()
     summary = {"steps": step, "elapsed_s": round(elapsed_before + time.time() - t_start, 1), "best_pass2": best, **last_eval}
+    if C.encoder_steps > 0:
+        # The encoder learns the finished table (its own held-out tasks reported); its seconds are
+        # pretraining compute too, counted in summary.json apart from the training's.
+        from train.encoder import main as fit_encoder_main
+        t_enc = time.time()
+        if fit_encoder_main(["--run", str(out_dir), "--steps", str(C.encoder_steps), "--seed", str(C.seed)]) != 0:
+            sys.exit("error: --encoder-steps: fitting the demonstration encoder failed (message above); the "
+                     "checkpoints are written, fit it again with python -m train.encoder --run " + str(out_dir))
+        summary["encoder_s"] = round(time.time() - t_enc, 1)
     write_json(summary, out_dir / "summary.json")
     print0(f"[done] {step} steps in {summary['elapsed_s']}s; held-out pass@2 {last_eval.get('pass2', float('nan')):.3f} "
            f"(best {best:.3f}) on {last_eval.get('eval_tasks', 0)} tasks; checkpoints in {out_dir}/best and {out_dir}/last")

@@ -137,6 +137,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     run = Path(args.run)
     folders = [f for f in (run / "best", run / "last") if (f / "meta.json").is_file()] or [resolve_checkpoint(run)]
+    if len(folders) == 2 and all((f / "puzzles.safetensors").is_file() for f in folders) and \
+            (folders[0] / "puzzles.safetensors").read_bytes() == (folders[1] / "puzzles.safetensors").read_bytes():
+        same = folders[1]  # best/ is last/ (nothing held out): fit once, write it to both
+        folders = folders[:1]
+    else:
+        same = None
     for ckpt in folders:
         meta = load_meta(ckpt)
         try:
@@ -151,6 +157,9 @@ def main(argv=None) -> int:
         enc, stats = fit_encoder(table, ps, mc["canvas_side"], ecfg, args.steps, args.batch, args.lr, args.seed)
         save_encoder(ckpt, enc, stats)
         print(f"[encoder] written to {ckpt / ENCODER_FILE}")
+        if same is not None:
+            save_encoder(same, enc, stats)
+            print(f"[encoder] {same} holds the same table: the same encoder written to {same / ENCODER_FILE}")
     return 0
 
 
