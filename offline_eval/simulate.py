@@ -41,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 SWEEP_AXES = {  # --sweep AXIS=V1,V2,...  ->  the entry's flag
     "views": "--views", "vote": "--vote", "ttt-steps": "--ttt-steps",
     "halt": "--halt", "num-aug": "--num-aug", "ttt-mode": "--ttt-mode", "row-init": "--row-init",
-    "embeddings-first": "--embeddings-first", "lr": "--lr", "puzzle-lr": "--puzzle-lr",
+    "embeddings-first": "--embeddings-first", "lr": "--lr", "puzzle-lr": "--puzzle-lr", "ema": "--ema", "demo-check": "--demo-check",
+    "tasks-per-shard": "--tasks-per-shard",  # a shard's tasks are fine-tuned jointly from one reset
 }
 
 
@@ -65,6 +66,9 @@ def add_simulate_args(p: argparse.ArgumentParser):
                         "Tasks it trained on entirely are refused even then")
 
 
+RESUME_ONLY = ("optimizer.safetensors", "train_state.json")  # what only `python -m train --resume` reads
+
+
 def _layout(run_dir: Path, challenges: dict, checkpoint: Path) -> tuple[Path, Path]:
     """The Kaggle-like tree: input/arc-prize-2025/<challenges>, input/trm-checkpoint/, working/."""
     if run_dir.exists():
@@ -76,8 +80,10 @@ def _layout(run_dir: Path, challenges: dict, checkpoint: Path) -> tuple[Path, Pa
         json.dump(challenges, f)
     ck = inp / "trm-checkpoint"
     ck.mkdir()
-    for f in checkpoint.iterdir():  # weights + meta only; the resumable optimizer state is not needed
-        if f.is_file() and f.name in ("meta.json", "model.safetensors", "ema.safetensors", "puzzles.safetensors"):
+    for f in checkpoint.iterdir():
+        # Everything the entry may read (a full checkpoint's weights, table and encoder, or an
+        # export's weights and ttt tensors); the resumable training state is not needed on Kaggle.
+        if f.is_file() and f.name not in RESUME_ONLY:
             shutil.copy2(f, ck / f.name)
     return inp, work
 

@@ -56,6 +56,10 @@ def add_transfer_args(p: argparse.ArgumentParser):
     g.add_argument("--ttt-seconds", default="auto",
                    help="wall-clock limit of the Kaggle entry on U, seconds; auto = P's training seconds spent on U")
     g.add_argument("--entry-args", default="", help="extra flags for the Kaggle entry, e.g. \"--vote poe\"")
+    g.add_argument("--reuse-pretraining", metavar="DIR", default=None,
+                   help="take P's and K's pretrained runs from an earlier finished transfer's --out DIR and run only "
+                        "K's entry (an entry flag measured on the same checkpoints); its tasks, split, preset and "
+                        "--train-args must be this run's (checked), and it must hold every --seeds run")
     g.add_argument("--jobs", type=int, default=None, help="runs at a time (default: 2 when the machine has >= 2 cores)")
     g.add_argument("--out", default="runs/transfer", help="output folder")
     g.add_argument("--draw", choices=("solved", "all"), default="solved",
@@ -232,6 +236,25 @@ def run_transfer(args) -> int:
     a_path, u_path = out / "data" / "A.json", out / "data" / "U.json"
     write_tasks_json(A, a_path)
     write_tasks_json(U, u_path)
+    pre = Path(args.reuse_pretraining).resolve() if args.reuse_pretraining else out  # where P and Kpre live
+    if args.reuse_pretraining:
+        earlier = pre / "transfer.json"
+        if not earlier.is_file():
+            print(f"error: --reuse-pretraining {pre}: no transfer.json there (not a finished transfer run)",
+                  file=sys.stderr)
+            return 2
+        prev = json.loads(earlier.read_text())
+        for key in ("preset", "train_args"):
+            if prev.get(key) != getattr(args, key):
+                print(f"error: --reuse-pretraining {pre}: its runs used --{key.replace('_', '-')} "
+                      f"{prev.get(key)!r}, this run asks for {getattr(args, key)!r}", file=sys.stderr)
+                return 2
+        for name in ("A.json", "U.json"):
+            other = pre / "data" / name
+            if not other.is_file() or other.read_bytes() != (out / "data" / name).read_bytes():
+                print(f"error: --reuse-pretraining {pre}: its data/{name} differs from this run's (other tasks, "
+                      "split or selection)", file=sys.stderr)
+                return 2
     # U's share of P's training pairs: P trains every pair of A and the demonstrations of U.
     a_pairs = sum(n_pairs(t, True) for t in A)
     u_pairs = sum(n_pairs(t, False) for t in U)
@@ -250,31 +273,38 @@ def run_transfer(args) -> int:
     budgets: dict = {}
     jobs = []
     for s in seeds:
-        sd = out / f"seed{s}"
+        sd, pd = out / f"seed{s}", pre / f"seed{s}"
         base = [sys.executable, "-m", "train", "--preset", args.preset, "--seed", str(s), "--no-progress",
                 "--data", str(a_path)]
-        jobs.append(Job(f"P{s}", base + ["--eval-data", str(u_path), "--out", str(sd / "P")] + train_extra,
-                        sd / "P.log"))
-        jobs.append(Job(f"Kpre{s}", base + ["--eval-data", "none", "--out", str(sd / "Kpre")] + train_extra,
-                        sd / "Kpre.log"))
+        if args.reuse_pretraining:
+            missing = [str(pd / r) for r in ("P", "Kpre") if not (pd / r / "summary.json").is_file()]
+            if missing:
+                print(f"error: --reuse-pretraining: no finished run at {', '.join(missing)}", file=sys.stderr)
+                return 2
+        else:
+            jobs.append(Job(f"P{s}", base + ["--eval-data", str(u_path), "--out", str(sd / "P")] + train_extra,
+                            sd / "P.log"))
+            jobs.append(Job(f"Kpre{s}", base + ["--eval-data", "none", "--out", str(sd / "Kpre")] + train_extra,
+                            sd / "Kpre.log"))
 
-        def prepare(job, s=s, sd=sd):
+        def prepare(job, s=s, sd=sd, pd=pd):
             # The budget is known once P has run: its training seconds times U's share of the pairs.
-            p_u = training_seconds(sd / "P") * u_share
+            p_u = training_seconds(pd / "P") * u_share
             limit = p_u if args.ttt_seconds == "auto" else float(args.ttt_seconds)
-            budgets[s] = {"p_train_s": round(training_seconds(sd / "P"), 1), "p_on_u_s": round(p_u, 1),
+            budgets[s] = {"p_train_s": round(training_seconds(pd / "P"), 1), "p_on_u_s": round(p_u, 1),
                           "k_limit_s": round(limit, 1)}
             # Integrity: K's checkpoint must not have seen a U task in any role.
             from submission.checkpoint import load_meta
-            whole, held = simulate.seen_in_pretraining(load_meta(sd / "Kpre" / "last"), [t.id for t in U])
+            whole, held = simulate.seen_in_pretraining(load_meta(pd / "Kpre" / "last"), [t.id for t in U])
             if whole or held:
                 raise SystemExit(f"error: K's pretraining saw U tasks ({(whole + held)[:5]}): not an unseen-task run")
-            inp, work = simulate._layout(sd / "K", challenges, sd / "Kpre" / "last")
+            inp, work = simulate._layout(sd / "K", challenges, pd / "Kpre" / "last")
             job.sim = (inp, work, limit)
             margin = min(900.0, 0.1 * limit)
             job.cmd = [sys.executable, "-m", "offline_eval.transfer", "--entry", str(inp), str(work), str(limit),
                        str(margin)] + entry_flags
-        jobs.append(Job(f"K{s}", [], sd / "K.log", after=(f"P{s}", f"Kpre{s}"), prepare=prepare))
+        jobs.append(Job(f"K{s}", [], sd / "K.log", after=() if args.reuse_pretraining else (f"P{s}", f"Kpre{s}"),
+                        prepare=prepare))
     t0 = time.time()
     done = run_jobs(jobs, n_slots, threads)
     failed = [n for n, j in done.items() if j.code != 0]
@@ -286,14 +316,14 @@ def run_transfer(args) -> int:
     base_scores = score_baselines(U)
     per_seed, views_p, views_k = [], {}, {}
     for s in seeds:
-        sd = out / f"seed{s}"
-        sub_p = predict_heldout(sd / "P" / "last", U)
+        sd, pd = out / f"seed{s}", pre / f"seed{s}"
+        sub_p = predict_heldout(pd / "P" / "last", U)
         scoring_p = scoring.score_submission(sub_p, solutions)
         sub_k = scoring.load_json(sd / "K" / "kaggle" / "working" / "submission.json")
         problems = scoring.validate_submission(sub_k, challenges)
         scoring_k = scoring.score_submission(sub_k, solutions)
         k_score = scoring_k["score"] if not problems else 0.0
-        p_sum = json.loads((sd / "P" / "summary.json").read_text())
+        p_sum = json.loads((pd / "P" / "summary.json").read_text())
         row = {"seed": s, "P": round(scoring_p["score"], 4), "K": round(k_score, 4),
                "K/P": round(k_score / scoring_p["score"], 3) if scoring_p["score"] > 0 else None,
                "P_trainer_pass2": p_sum.get("pass2"), "K_valid": not problems,
@@ -306,6 +336,7 @@ def run_transfer(args) -> int:
     result = {"A": len(A), "U": len(U), "u_share": round(u_share, 4), "preset": args.preset,
               "data": args.data, "u_data": args.u_data, "split": args.split, "split_seed": args.split_seed,
               "train_args": args.train_args, "entry_args": args.entry_args, "threads_per_job": threads,
+              "pretraining_from": str(pre) if args.reuse_pretraining else None,
               "wall_s": round(time.time() - t0, 1), "seeds": per_seed,
               "baselines": {k: {"score": round(v["score"], 4), "solved": solved(v)} for k, v in base_scores.items()}}
     for key in ("P", "K"):
@@ -384,6 +415,7 @@ def write_transfer_report(out: Path, r: dict, views_p: list, views_k: list, args
                                + (f"; U from {', '.join(r['u_data'])}" if r["u_data"] else f"; split {r['split']} seed {r['split_seed']}"),
                                "preset": r["preset"], "train args": r["train_args"] or "-",
                                "entry args": r["entry_args"] or "-", "threads per run": r["threads_per_job"],
+                               "pretrained runs": r.get("pretraining_from") or "this run's",
                                "U's share of P's training pairs": r["u_share"], "wall": f"{r['wall_s']} s"})]
     rows = ["<tr><th>seed</th><th>P</th><th>K</th><th>K/P</th><th>P on U (s)</th><th>K limit (s)</th></tr>"]
     for s in r["seeds"]:

@@ -151,3 +151,22 @@ def test_report_renders_in_a_browser(transfer_run):
                     (out / "report.html").as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
     print(f"screenshot of the transfer report: {shot}")
+
+
+def test_reuse_pretraining_runs_only_k_on_the_same_checkpoints(transfer_run, tmp_path):
+    out, _ = transfer_run
+    again = tmp_path / "again"
+    base = [sys.executable, "-m", "offline_eval", "transfer", "--preset", "tiny-test", "--data", "arc1/train",
+            "--max-side", "5", "--seeds", "0", "--ttt-seconds", "15", "--reuse-pretraining", str(out)]
+    res = subprocess.run(base + ["--first", "12", "--entry-args", "--vote poe", "--out", str(again)], cwd=ROOT,
+                         env=ENV, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "P0: started" not in res.stdout and "Kpre0: started" not in res.stdout and "K0: started" in res.stdout
+    assert not (again / "seed0" / "P").exists() and (again / "seed0" / "K" / "kaggle" / "working" / "submission.json").is_file()
+    r, first = json.loads((again / "transfer.json").read_text()), json.loads((out / "transfer.json").read_text())
+    assert r["seeds"][0]["P"] == first["seeds"][0]["P"]  # the same P checkpoint, scored again
+    assert r["pretraining_from"] == str(out.resolve())
+    # Other tasks than the reused runs' are refused.
+    res = subprocess.run(base + ["--first", "11", "--out", str(tmp_path / "other")], cwd=ROOT, env=ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "differs" in res.stderr
