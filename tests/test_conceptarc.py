@@ -87,3 +87,22 @@ def test_paper_presets_train_on_conceptarc(tmp_path):
                         "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert "victorvikram/ConceptARC" in r.stderr + r.stdout
+
+
+def test_paper_presets_hold_the_reference_recipe():
+    """The paper presets' values, written out here from the reference's configs (docs/reference.md:
+    config/cfg_pretrain.yaml, config/arch/trm.yaml, the README's ARC commands), not read from the
+    preset module: a change to the preset fails here."""
+    reference = dict(hidden_size=512, num_heads=8, num_layers=2, H_cycles=3, L_cycles=4, halt_max_steps=16,
+                     halt_exploration_prob=0.1, puzzle_emb_len=16, canvas_side=30, mixer="attention",
+                     global_batch_size=768, lr=1e-4, puzzle_lr=1e-2, weight_decay=0.1, puzzle_weight_decay=0.1,
+                     warmup_steps=2000, lr_min_ratio=1.0, grad_clip=0.0, ema=0.999, num_aug=1001, eval_views=1001,
+                     edge_features=0)
+    for name, translate in (("paper-arc1", 0.76), ("paper-arc2", 0.77)):
+        got = {k: PRESETS[name][k] for k in reference}
+        assert got == reference, name
+        assert PRESETS[name]["translate_prob"] == translate
+        # SwiGLU inner size: round(4 D 2/3) rounded up to a multiple of 256 -> 1536 at D 512
+        assert PRESETS[name]["mlp_inner"] == -(-round(4 * 512 * 2 / 3) // 256) * 256 == 1536
+        # 10 evaluations in the run (eval_interval 10000 of 100000 epochs)
+        assert PRESETS[name]["steps"] // PRESETS[name]["eval_every"] == 10

@@ -199,3 +199,172 @@ def test_embeddings_first_keeps_the_weights_until_its_share_is_done(checkpoint, 
         moved = any(not torch.equal(p, solver.base_weights[n]) for n, p in solver.model.named_parameters())
         assert moved == weights_move, share
         assert not torch.equal(solver.model.puzzle_emb, rows0)  # the rows learn in both phases
+
+
+# -----------------------------------------------------------------------------
+# rope2d-d8: keys at the dihedral images of their cells
+
+
+def _d8_numpy(name, x):
+    """The eight transforms by numpy's own functions (the oracle): rot90 is clockwise."""
+    return {"identity": x, "flip_lr": np.fliplr(x), "flip_ud": np.flipud(x), "transpose": x.T,
+            "rot180": np.rot90(x, 2), "rot90": np.rot90(x, -1), "rot270": np.rot90(x, 1),
+            "anti_transpose": np.rot90(x, 2).T}[name]
+
+
+def test_d8_images_say_where_numpy_puts_each_cell():
+    from submission.model import D8_ORDER, d8_images
+    rng = np.random.default_rng(0)
+    for h, w in ((3, 5), (4, 4), (1, 6), (7, 2)):
+        x = rng.permutation(h * w).reshape(h, w)  # distinct values: each tells its cell
+        r, c = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        images = d8_images(torch.from_numpy(r), torch.from_numpy(c), torch.tensor(h - 1), torch.tensor(w - 1))
+        assert set(images) == set(D8_ORDER)
+        for name, (ri, ci) in images.items():
+            y = _d8_numpy(name, x)
+            got = np.full(y.shape, -1)
+            got[ri.numpy(), ci.numpy()] = x  # input cell (r, c) placed where the transform puts it
+            assert np.array_equal(got, y), (name, h, w)
+
+
+def test_d8_rope_aligns_each_output_cell_with_its_source_under_the_head_transform():
+    """A query at output cell p and the key of head h at input cell q score as if unrotated exactly
+    when head h's transform brings q to p; a translated grid gets the same tables."""
+    from submission.model import D8_ORDER, TRMConfig, d8_rope, rotate_rows
+    cfg = TRMConfig(hidden_size=64, num_heads=8, canvas_side=8, puzzle_emb_len=2, pos_encoding="rope2d-d8")
+    g = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 1, 2, 3]]  # 3 x 4, drawn at (2, 1) and at (0, 0)
+    rope = d8_rope(cfg, _canvas(8, g, (2, 1)))
+    rope0 = d8_rope(cfg, _canvas(8, g, (0, 0)))
+    P, hd = 2, 8
+    v = torch.randn(hd, dtype=torch.float64).float()
+
+    def at(r, c, r0, c0):  # sequence position of grid cell (r, c) drawn at (r0, c0)
+        return P + (r + r0) * 8 + (c + c0)
+    for h, name in enumerate(D8_ORDER):
+        y = _d8_numpy(name, np.arange(12).reshape(3, 4))
+        for (i, j), src in np.ndenumerate(y):
+            r, c = divmod(int(src), 4)
+            for tables, (r0, c0) in ((rope, (2, 1)), (rope0, (0, 0))):
+                cq, sq, ck, sk = (t[0] for t in tables)
+                qv = rotate_rows(v.view(1, 1, 1, hd), cq[at(i, j, r0, c0)].view(1, 1, 1, hd), sq[at(i, j, r0, c0)].view(1, 1, 1, hd))
+                kv = rotate_rows(v.view(1, 1, 1, hd), ck[at(r, c, r0, c0), h].view(1, 1, 1, hd), sk[at(r, c, r0, c0), h].view(1, 1, 1, hd))
+                assert torch.allclose((qv * kv).sum(), (v * v).sum(), atol=1e-5), (name, i, j)
+        # and a key that the transform does not bring there scores differently
+        i, j = 0, 0
+        r, c = divmod(int(y[0, 0]), 4)
+        other = (r, (c + 1) % 4)
+        cq, sq, ck, sk = (t[0] for t in rope)
+        qv = rotate_rows(v.view(1, 1, 1, hd), cq[at(i, j, 2, 1)].view(1, 1, 1, hd), sq[at(i, j, 2, 1)].view(1, 1, 1, hd))
+        kv = rotate_rows(v.view(1, 1, 1, hd), ck[at(*other, 2, 1), h].view(1, 1, 1, hd), sk[at(*other, 2, 1), h].view(1, 1, 1, hd))
+        assert not torch.allclose((qv * kv).sum(), (v * v).sum(), atol=1e-3), name
+    for a, b in zip(rope, rope0):  # the grid's frame moves with the grid
+        assert torch.allclose(a[0, P + 2 * 8 + 1], b[0, P + 0])
+
+
+def test_d8_model_trains_and_predicts_on_any_side():
+    from submission.model import TRM, TRMConfig
+    cfg = TRMConfig(hidden_size=32, num_heads=4, mlp_inner=64, H_cycles=1, L_cycles=2, canvas_side=8,
+                    puzzle_emb_len=2, pos_encoding="rope2d-d8", num_puzzles=3)
+    m = TRM(cfg)
+    assert not cfg.fixed_canvas
+    for side in (4, 8):
+        tokens = _canvas(side, [[1, 2], [3, 4], [5, 6]], (1, 0))
+        y, z = m.initial_state(1, 2 + side * side, "cpu")
+        labels = torch.where(tokens >= 2, tokens, torch.full_like(tokens, -100))
+        out = m(tokens, torch.zeros(1, 32), y, z, labels)
+        out["loss"].backward()
+        assert out["logits"].shape == (1, side * side, 12) and m.blocks[0].attn.qkv.weight.grad is not None
+
+
+def test_train_fits_the_encoder_at_the_end_when_asked(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from submission.checkpoint import ENCODER_FILE
+    from tests.conftest import ENV, ROOT
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "train", "--preset", "tiny-test", "--steps", "4", "--no-progress",
+                    "--encoder-steps", "2", "--out", str(out)], cwd=ROOT, env=ENV, check=True, capture_output=True,
+                   timeout=300)
+    for folder in ("best", "last"):
+        assert (out / folder / ENCODER_FILE).is_file(), folder
+        meta = json.loads((out / folder / "meta.json").read_text())
+        assert meta["encoder"]["fit"]["steps"] == 2
+    assert json.loads((out / "summary.json").read_text())["encoder_s"] >= 0
+
+
+# -----------------------------------------------------------------------------
+# --demo-check: candidates of views that reproduce the demonstrations first
+
+
+def test_demo_check_ranks_the_candidates_of_fitting_views_first(checkpoint, small_tasks, monkeypatch):
+    """With a stand-in fit that trusts only the last view of each test input, that view's candidate
+    must be the first attempt; without the check the plain vote order stands. The real fit is
+    checked against predicting the demonstrations directly."""
+    import threading
+    from submission import predict
+    from submission.solve import ShardSolver, SolveSettings
+    task = small_tasks[0]
+    got = {}
+
+    def solve(check, fits=None):
+        solver = ShardSolver(checkpoint, torch.device("cpu"), SolveSettings(ttt_steps=2, num_aug=4, views=4, batch_size=8,
+                                                                            demo_check=check, report_candidates=10),
+                             log=lambda s: None)
+        if fits is not None:
+            monkeypatch.setattr(predict, "demo_fits", fits)
+        solver.solve_shard(0, [task], 60.0, threading.Event(), lambda tid, e, p, i: got.update({check: (e, i)}))
+        return solver
+
+    solve(False)
+    plain_entries, plain_info = got[False]
+    last_view = {}
+
+    def trust_last(solver, tasks, V, ps, vs, shard_id):
+        fit = np.zeros(len(vs.item), bool)
+        for item in np.unique(vs.item):
+            fit[np.flatnonzero(vs.item == item)[-1]] = True
+        last_view["vs"] = vs
+        return fit
+    solver = solve(True, trust_last)
+    entries, info = got[True]
+    assert info["demo_fit_views"] == [1] * len(task.test_inputs)
+    # The trusted view's decoded answer, computed here on its own from the trained model:
+    vs = last_view["vs"]
+    from submission.inference import decode_views, run_views
+    run = run_views(solver.model, vs, torch.device("cpu"), solver.autocast, halt=solver.S.halt)
+    grids = decode_views(vs, run["pred"])
+    for k in range(len(task.test_inputs)):
+        g = grids[np.flatnonzero(vs.item == k)[-1]]
+        if g is not None:
+            assert entries[k]["attempt_1"] == g.tolist(), k
+    # The fit itself, with decoding stubbed so that only augmentation j = 1 of the task gets every
+    # demonstration right (and j = 2 all but the last): the expected fit is known by construction.
+    monkeypatch.undo()
+    seen = {}
+
+    def stub_decode(vs, preds):
+        out = []
+        for v in range(len(vs.item)):
+            d = int(vs.item[v])
+            j = int(np.flatnonzero(vs.item == d).tolist().index(v))  # augmentation index of the view
+            truth = task.train[d][1]
+            good = j == 1 or (j == 2 and d < len(task.train) - 1)
+            out.append(truth.copy() if good else np.zeros((1, 1), np.uint8))
+        return out
+    real = predict.demo_fits
+
+    def spy(solver, tasks, V, ps, vs, shard_id):
+        monkeypatch.setattr(predict, "decode_views", stub_decode)
+        try:
+            seen["fit"], seen["vs"], seen["V"] = real(solver, tasks, V, ps, vs, shard_id), vs, V
+        finally:
+            monkeypatch.undo()
+        monkeypatch.setattr(predict, "demo_fits", spy)
+        return seen["fit"]
+    solve(True, spy)
+    fit, vs = seen["fit"], seen["vs"]
+    assert seen["V"] >= 3 and len(task.train) >= 2
+    expect = [j == 1 for j in range(seen["V"])]
+    for item in range(len(task.test_inputs)):
+        assert fit[np.flatnonzero(vs.item == item)].tolist() == expect, item

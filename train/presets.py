@@ -38,15 +38,15 @@ PRESETS = {
     # rate decaying to a tenth, 4 augmentations per task (1 memorises, 8 learns slower; wider
     # models and higher rates stalled), gradients clipped at norm 1, translation with probability
     # 0.5. lr 2.5e-3 with the adam-atan2 package's rule takes the steps the former rule (1.27x
-    # larger) took at 2e-3; re-measured after the change (docs/benchmarks.md, session 3). Grid-edge
-    # features (edge_features 8, a kit addition): with them flips and transposes of unseen small grids
-    # are learned in CPU minutes, without them hardly at all, and the ARC held-out figure is no worse
-    # (docs/benchmarks.md, session 3). Default data: the small ARC-AGI-1 training tasks,
-    # demonstrations trained, test pairs held out.
+    # larger) took at 2e-3; re-measured after the change (docs/benchmarks.md, session 3). Positions
+    # rope2d-d8 with 4 heads and puzzle lr 0.3 (kit choices, docs/benchmarks.md, 2026-12-02): with them
+    # flips of unseen synthetic tasks are learned in CPU minutes and the ARC held-out figure is no
+    # worse; the grid-edge features (edge_features) measured no gain and cost 20% of the speed.
+    # Default data: the small ARC-AGI-1 training tasks, demonstrations trained, test pairs held out.
     "cpu-small": dict(
-        PAPER, hidden_size=64, num_heads=2, mlp_inner=192, H_cycles=1, L_cycles=2, halt_max_steps=4,
-        puzzle_emb_len=4, canvas_side=11, global_batch_size=32, lr=2.5e-3, puzzle_lr=3e-2, lr_min_ratio=0.1,
-        grad_clip=1.0, translate_prob=0.5, warmup_steps=100, ema=0.99, edge_features=8,
+        PAPER, hidden_size=64, num_heads=4, mlp_inner=192, H_cycles=1, L_cycles=2, halt_max_steps=4,
+        puzzle_emb_len=4, canvas_side=11, global_batch_size=32, lr=2.5e-3, puzzle_lr=0.3, lr_min_ratio=0.1,
+        grad_clip=1.0, translate_prob=0.5, warmup_steps=100, ema=0.99, pos_encoding="rope2d-d8", edge_features=0,
         num_aug=4, max_buckets=4, steps=4500, eval_every=1500,
         eval_views=8, log_every=50, checkpoint_every=1000, max_side=10,
         data=["none"], eval_data=["arc1/train"],
