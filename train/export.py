@@ -17,7 +17,8 @@ The table is streamed to compute its mean (checkpoint.row_mean), so exporting a 
 predict pretraining puzzles (load_model refuses it with a message).
 
     python -m train.export --run runs/arc2 --out kaggle/trm-checkpoint       # best/, else last/
-    kaggle datasets create -p kaggle/trm-checkpoint                           # then attach it
+    kaggle datasets init -p kaggle/trm-checkpoint      # writes dataset-metadata.json: set its title and id
+    kaggle datasets create -p kaggle/trm-checkpoint    # then attach the dataset to the notebook
 """
 import argparse
 import os

@@ -23,7 +23,7 @@ import numpy as np
 
 # Dense bf16 tensor-core peaks (datasheets, without sparsity), TFLOP/s. H100 = the SXM part.
 DATASHEET_TFLOPS = {"H100": 989.0, "H200": 989.0, "H100 PCIe": 756.0, "A100": 312.0, "L4": 121.0}
-# The paper (trm_facts.md): ~3 days on 4 x H100 per data set (ARC-AGI-1; the same stated for ARC-AGI-2).
+# The reference's README (docs/reference.md, the run row): ~3 days on 4 x H100 per data set (ARC-AGI-1; the same stated for ARC-AGI-2).
 REFERENCE = {"days": 3.0, "gpus": 4, "kind": "H100"}
 # When the measuring device is not a known GPU: the matmul efficiency assumed for the target (one
 # H200's measured bf16 matmul, 766 of 989 TFLOP/s, docs/benchmarks.md 2026-11-28). Not measured here.
@@ -102,5 +102,5 @@ def assumptions(steps: int, paper_rows: int, efficiency: float, efficiency_how: 
         f"fraction of peak per bucket: {fraction_how}",
         "N GPUs: per-GPU batch rows/N at the same fraction; all-reduce and all-gather hidden; GPU-hours independent of N",
         f"reference: the paper, ~{REFERENCE['days']:g} days on {REFERENCE['gpus']} x {REFERENCE['kind']} = "
-        f"{REFERENCE['days'] * 24 * REFERENCE['gpus']:g} GPU-hours per data set (trm_facts.md)",
+        f"{REFERENCE['days'] * 24 * REFERENCE['gpus']:g} GPU-hours per data set (the reference's README; docs/reference.md)",
     ]
