@@ -21,7 +21,7 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="python -m offline_eval.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/demo", help="folder for the checkpoint, the simulation and the report")
     p.add_argument("--pretrain-minutes", type=float, default=16.0,
-                   help="pretraining cap; the preset's 4500 steps took 11.7 min on 2 quiet cores")
+                   help="pretraining cap; the preset's 4500 steps took 9.6-11.7 min on 2 cores")
     p.add_argument("--eval-tasks", type=int, default=20, help="how many small ARC-AGI-1 evaluation tasks to simulate")
     p.add_argument("--max-side", type=int, default=10, help="task size limit (every grid fits N x N)")
     p.add_argument("--time-limit", type=float, default=360, help="wall-clock limit of the simulated Kaggle run, seconds")

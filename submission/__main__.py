@@ -82,9 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("test-time training (defaults: the checkpoint's training arguments)")
     g.add_argument("--ttt-mode", choices=("full", "embeddings"), default="full",
                    help="full: fine-tune every weight and the new puzzle rows; embeddings: the new rows only")
-    g.add_argument("--row-init", choices=("mean", "encoder"), default="mean",
+    g.add_argument("--row-init", choices=("auto", "mean", "encoder"), default="auto",
                    help="where new puzzle rows start: the mean pretrained row, or the checkpoint's demonstration "
-                        "encoder's guess from each task's demonstrations (train/encoder.py)")
+                        "encoder's guess from each task's demonstrations (train/encoder.py); auto (default): the "
+                        "encoder when the checkpoint has one, else the mean (measured: docs/benchmarks.md, 2026-12-02)")
     g.add_argument("--embeddings-first", type=float, default=0.0, metavar="SHARE",
                    help="with --ttt-mode full: train only the new puzzle rows for this share of the planned steps "
                         "first, so the weights adapt to rows that already point at the task (default 0)")

@@ -37,7 +37,7 @@ class SolveSettings:
     """Everything a worker needs besides the checkpoint; defaults come from the checkpoint's
     training arguments (see __main__.py), flags override."""
     ttt_mode: str = "full"            # "full": every weight + new puzzle rows; "embeddings": new rows only
-    row_init: str = "mean"            # new puzzle rows start at the "mean" pretrained row or the "encoder"'s guess
+    row_init: str = "auto"            # new puzzle rows start at the "mean" pretrained row or the "encoder"'s guess; "auto": the encoder if there is one
     embeddings_first: float = 0.0     # full mode: this share of the planned steps trains the new rows only
     ttt_steps: int | None = None      # cap on TTT steps per shard; None: as many as the budget allows
     num_aug: int | None = None        # augmentations per task; None: from the budget (see ttt.py)
@@ -83,6 +83,11 @@ class ShardSolver:
         if settings.row_init == "encoder" and self.encoder is None:
             raise ValueError("--row-init encoder: the checkpoint has no demonstration encoder "
                              "(fit one with python -m train.encoder --run DIR, then export again)")
+        # auto: the encoder's rows measured better than the mean row on the transfer benchmark.
+        self.row_init = ("encoder" if self.encoder is not None else "mean") if settings.row_init == "auto" \
+            else settings.row_init
+        log(f"[solve] new puzzle rows start at the {'demonstration encoder' if self.row_init == 'encoder' else 'mean'}"
+            f" row{'' if settings.row_init != 'auto' else ' (--row-init auto)'}")
         self.base_weights = {n: p.detach().clone() for n, p in self.model.named_parameters()}
         self.bf16 = device.type == "cuda"
         self.autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.bf16
@@ -141,7 +146,7 @@ class ShardSolver:
     def init_rows(self, ps):
         """--row-init encoder: the new rows start at the encoder's guess from each puzzle's
         demonstrations (encoder.py); otherwise they stay at the mean row reset() put there."""
-        if self.S.row_init == "encoder":
+        if self.row_init == "encoder":
             ids = np.arange(1, ps.num_puzzles)
             with torch.no_grad():
                 self.model.puzzle_emb[1:] = predict_rows(self.encoder, ps, ids, self.cfg.canvas_side, self.device)

@@ -166,6 +166,15 @@ def test_new_rows_start_from_the_encoder_when_asked_and_from_the_mean_otherwise(
     want = predict_rows(solver.encoder, ps, ids, mc["canvas_side"], "cpu")
     assert torch.allclose(solver.model.puzzle_emb[1:], want)
     assert not torch.allclose(want, solver.mean_row.expand_as(want))
+    # auto (the default) takes the encoder's rows when there is an encoder, the mean row when not.
+    solver = ShardSolver(with_enc, torch.device("cpu"), SolveSettings(ttt_steps=0), log)
+    solver.reset(ps.num_puzzles)
+    solver.init_rows(ps)
+    assert torch.allclose(solver.model.puzzle_emb[1:], want)
+    solver = ShardSolver(plain, torch.device("cpu"), SolveSettings(ttt_steps=0), log)
+    solver.reset(ps.num_puzzles)
+    solver.init_rows(ps)
+    assert torch.allclose(solver.model.puzzle_emb[1:], solver.mean_row.expand(len(ids), -1))
     # Mean init: every new row is the mean row, encoder or not.
     for ck in (with_enc, plain):
         solver = ShardSolver(ck, torch.device("cpu"), SolveSettings(row_init="mean", ttt_steps=0), log)

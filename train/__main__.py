@@ -52,7 +52,7 @@ g.add_argument("--seed", type=int, default=0)
 g.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
 g.add_argument("--encoder-steps", type=int, default=0,
                help="after training, fit the demonstration encoder (train/encoder.py) for this many steps into "
-                    "best/ and last/, for the Kaggle entry's --row-init encoder (default 0: none)")
+                    "best/ and last/, for the Kaggle entry's new puzzle rows (--row-init auto uses it when present; default 0: none)")
 add_task_selection_args(parser)
 FLAG_HELP = {
     "pos_encoding": "rope2d (row/column rotary), rope1d (the reference's, full canvas) or rope2d-d8 (a kit addition: "

@@ -9,7 +9,7 @@ mean squared error over the rows' spread (1 - R^2). A tenth of the tasks (all th
 is held out and reported: how well the encoder guesses the row of a task it never saw is what
 matters on Kaggle, next to the mean row (today's start) as the baseline. The encoder is written
 into the checkpoint folder (encoder.safetensors + meta["encoder"]); `python -m train.export` carries
-it, and `python -m submission --row-init encoder` uses it.
+it, and `python -m submission` uses it (`--row-init auto`, the default; `encoder` insists on it).
 """
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ export carries only what test-time training needs:
   model.safetensors  the weights test-time training starts from: the EMA parameters (when the run
                      kept an EMA) with the model's buffers
   ttt.safetensors    what TTT needs of the table, by name (checkpoint.TTT_FILE): today the mean
-                     pretrained row "puzzle_emb.mean" (1, D); an initialisation added later (a
-                     demonstration encoder, say) adds its tensors here
+                     pretrained row "puzzle_emb.mean" (1, D), and the demonstration encoder's
+                     weights ("encoder.*") when the run fitted one (--row-init auto uses them)
 
 The table is streamed to compute its mean (checkpoint.row_mean), so exporting a 2 GB table needs no
 2 GB of memory. `python -m submission` loads either kind (checkpoint.load_for_ttt); an export cannot
