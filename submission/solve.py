@@ -84,10 +84,9 @@ class ShardSolver:
             raise ValueError("--row-init encoder: the checkpoint has no demonstration encoder "
                              "(fit one with python -m train.encoder --run DIR, then export again)")
         # auto: the encoder's rows measured better than the mean row on the transfer benchmark.
-        self.row_init = ("encoder" if self.encoder is not None else "mean") if settings.row_init == "auto" \
-            else settings.row_init
-        log(f"[solve] new puzzle rows start at the {'demonstration encoder' if self.row_init == 'encoder' else 'mean'}"
-            f" row{'' if settings.row_init != 'auto' else ' (--row-init auto)'}")
+        auto = settings.row_init == "auto"
+        self.row_init = ("encoder" if self.encoder is not None else "mean") if auto else settings.row_init
+        log(f"[solve] new puzzle rows start at the {self.row_init} row" + (" (--row-init auto)" if auto else ""))
         self.base_weights = {n: p.detach().clone() for n, p in self.model.named_parameters()}
         self.bf16 = device.type == "cuda"
         self.autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.bf16
@@ -144,8 +143,9 @@ class ShardSolver:
                 "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak, **ttt, **inf}
 
     def init_rows(self, ps):
-        """--row-init encoder: the new rows start at the encoder's guess from each puzzle's
-        demonstrations (encoder.py); otherwise they stay at the mean row reset() put there."""
+        """Rows from the encoder (--row-init encoder, or auto with an encoder): the new rows start at
+        its guess from each puzzle's demonstrations (encoder.py); otherwise they stay at the mean row
+        reset() put there."""
         if self.row_init == "encoder":
             ids = np.arange(1, ps.num_puzzles)
             with torch.no_grad():

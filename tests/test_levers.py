@@ -175,6 +175,13 @@ def test_new_rows_start_from_the_encoder_when_asked_and_from_the_mean_otherwise(
     solver.reset(ps.num_puzzles)
     solver.init_rows(ps)
     assert torch.allclose(solver.model.puzzle_emb[1:], solver.mean_row.expand(len(ids), -1))
+    # The Kaggle export carries the encoder, and auto uses it there too.
+    from train.export import export
+    export(with_enc, tmp_path / "export")
+    solver = ShardSolver(tmp_path / "export", torch.device("cpu"), SolveSettings(ttt_steps=0), log)
+    solver.reset(ps.num_puzzles)
+    solver.init_rows(ps)
+    assert torch.allclose(solver.model.puzzle_emb[1:], want)
     # Mean init: every new row is the mean row, encoder or not.
     for ck in (with_enc, plain):
         solver = ShardSolver(ck, torch.device("cpu"), SolveSettings(row_init="mean", ttt_steps=0), log)

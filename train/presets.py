@@ -41,7 +41,7 @@ PRESETS = {
     # larger) took at 2e-3; re-measured after the change (docs/benchmarks.md, session 3). Positions
     # rope2d-d8 with 4 heads and puzzle lr 0.3 (kit choices, docs/benchmarks.md, 2026-12-02): with them
     # flips of unseen synthetic tasks are learned in CPU minutes and the ARC held-out figure is no
-    # worse; the grid-edge features (edge_features) measured no gain and cost 20% of the speed.
+    # worse (the position encoding alone is not shown to matter: the control in the same entry); the grid-edge features (edge_features) measured no gain and cost 20% of the speed.
     # Default data: the small ARC-AGI-1 training tasks, demonstrations trained, test pairs held out.
     "cpu-small": dict(
         PAPER, hidden_size=64, num_heads=4, mlp_inner=192, H_cycles=1, L_cycles=2, halt_max_steps=4,
