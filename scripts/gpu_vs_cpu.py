@@ -66,7 +66,7 @@ def step_logits(model, grids, sides, views, device) -> list:
             if s != side:
                 continue
             for pid, d, col in vv:
-                toks.append(encode_grid(Aug(d, tuple(int(c) for c in col)).apply(g), side).ravel())
+                toks.append(encode_grid(Aug(d, tuple(int(c) for c in col)).apply(g), side, corner=model.cfg.eos_corner).ravel())
                 pids.append(pid)
         tokens = torch.from_numpy(np.stack(toks)).long().to(device)  # (V, S*S)
         rows = model.puzzle_emb[torch.tensor(pids, device=device)]  # (V, D)

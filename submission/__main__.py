@@ -151,7 +151,7 @@ def solve_settings(meta: dict, args, workers_here: int):
         weight_decay=a.get("weight_decay", 0.1), puzzle_weight_decay=a.get("puzzle_weight_decay", 0.1),
         warmup_steps=args.warmup_steps, max_warmup=int(a.get("warmup_steps", 2000)),
         grad_clip=a.get("grad_clip", 1.0) or 0.0, ema=pick(args.ema, "ema", 0.0) or 0.0,
-        translate_prob=a.get("translate_prob", 0.5), max_buckets=int(a.get("max_buckets", 8)),
+        translate_prob=a.get("translate_prob", 0.5), translate_mode=a.get("translate_mode", "fresh"), max_buckets=int(a.get("max_buckets", 8)),
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
         poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=10 if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,

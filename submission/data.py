@@ -165,13 +165,24 @@ class Sampler:
     """Per-bucket streams of training samples: (pair index, puzzle id, shift) -> encoded batches."""
 
     def __init__(self, ps: PuzzleSet, canvas_side: int, buckets: list[int], batch_size, seed: int,
-                 translate_prob: float = 0.5, bucket_seed: int | None = None):
-        """batch_size: rows per batch, one int for every bucket or a list with one per bucket (so a
-        small-side bucket can take more rows for the same tokens or memory).
-        bucket_seed: when given, the bucket order is drawn from its own generator with this seed;
-        under torchrun every rank passes the same value, so all ranks step the same bucket (same
-        shapes, same rows: DDP's gradient average is then the mean over every row of the global
-        batch, and no rank waits on a larger bucket), while the samples (seed) differ per rank."""
+                 translate_prob: float = 0.5, bucket_seed: int | None = None, rank: int = 0, world_size: int = 1,
+                 translate_mode: str = "fresh", translate_seed: int | None = None, eos_corner: bool = True):
+        """batch_size: rows per batch on this process, one int for every bucket or a list with one per
+        bucket (so a small-side bucket can take more rows for the same tokens or memory).
+        bucket_seed: when given, the bucket order is drawn from its own generator with this seed.
+        rank, world_size: under torchrun every rank passes the same seed and bucket_seed and reads one
+        global stream of world_size x batch_size rows per step, keeping its own slice (the reference's
+        rule: the samples of a step do not depend on the number of processes, and every rank steps the
+        same bucket, so DDP's average is the mean over every row of the global batch).
+        translate_mode: "fresh" (a kit choice): each sample is shifted with probability translate_prob
+        by an offset drawn afresh, within its bucket's slack. "fixed" (the reference's rule): each
+        augmented puzzle moves every pair but one (chosen at random) by an offset drawn once, from
+        (translate_seed, puzzle id, pair), within its bucket's slack; translate_prob is unused.
+        eos_corner: the canvas layout (TRMConfig.eos_corner)."""
+        if translate_mode not in ("fresh", "fixed"):
+            raise ValueError(f"translate_mode: expected 'fresh' or 'fixed', got {translate_mode!r}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside a world of {world_size}")
         self.ps, self.canvas_side = ps, canvas_side
         self.buckets = sorted(buckets)
         if self.buckets[-1] != canvas_side:
@@ -181,7 +192,9 @@ class Sampler:
         if len(batch_size) != len(self.buckets) or min(batch_size) < 1:
             raise ValueError(f"batch_size: expected one positive size per bucket {self.buckets}, got {list(batch_size)}")
         self.batch_sizes = [int(b) for b in batch_size]
-        self.translate_prob = translate_prob
+        self.rank, self.world_size = rank, world_size
+        self.translate_prob, self.translate_mode, self.eos_corner = translate_prob, translate_mode, eos_corner
+        self.translate_seed = seed if translate_seed is None else translate_seed
         self.rng = np.random.default_rng(seed)
         self.bucket_rng = self.rng if bucket_seed is None else np.random.default_rng(bucket_seed)
         # Natural needed side of each training pair (dihedrals keep max(h, w)).
@@ -197,6 +210,15 @@ class Sampler:
         steps = n / np.asarray(self.batch_sizes, dtype=np.float64)
         self.bucket_step_weight = steps / steps.sum()
         self.queues = [np.zeros((0, 2), np.int64) for _ in self.buckets]  # rows: (pair, puzzle id)
+        # For "fixed" translation: each pair's place among its task's pairs, and the task's pair count
+        # (a task's pairs are contiguous in the puzzle set).
+        n_task = np.bincount(ps.pair_task, minlength=len(ps.task_ids))
+        self.pair_rank = np.arange(len(ps.pair_task)) - (np.cumsum(n_task) - n_task)[ps.pair_task]
+        self.task_pairs = n_task
+
+    @property
+    def global_batch_sizes(self) -> list[int]:
+        return [b * self.world_size for b in self.batch_sizes]
 
     def _epoch(self, b: int) -> np.ndarray:
         # One pass over bucket b's pairs, shuffled; each task uses one random augmentation this epoch.
@@ -214,32 +236,48 @@ class Sampler:
         out, self.queues[b] = self.queues[b][:n], self.queues[b][n:]
         return out
 
+    def _shifts(self, pair: np.ndarray, pid: np.ndarray, slack: np.ndarray) -> np.ndarray:
+        """(G, 2) offsets of G global rows, each within its slack (G, 2)."""
+        G = len(pair)
+        if self.translate_mode == "fresh":
+            move = self.rng.random(G) < self.translate_prob
+            return (self.rng.random((G, 2)) * (slack + 1)).astype(np.int64) * move[:, None]
+        task = self.ps.pair_task[pair]
+        still = _mix(self.translate_seed, pid, np.full(G, -1)) % self.task_pairs[task].astype(np.uint64)
+        move = self.pair_rank[pair] != still.astype(np.int64)
+        # 53 high bits -> a uniform in [0, 1) (all 64 would round up to 1.0 at the top)
+        u = np.stack([_mix(self.translate_seed, pid, 2 * pair + k) >> np.uint64(11) for k in (0, 1)], axis=1) / 2.0 ** 53
+        return (u * (slack + 1)).astype(np.int64) * move[:, None]
+
     def batch(self, b: int) -> dict:
-        """B = batch_sizes[b] samples of bucket b: inputs/labels (B, S, S) uint8 tokens, puzzle ids (B,) int64."""
+        """This rank's B = batch_sizes[b] samples of bucket b: inputs/labels (B, S, S) uint8 tokens,
+        puzzle ids (B,) int64. Every rank draws the step's global rows (world_size x B) and keeps its slice."""
         ps, S, B = self.ps, self.buckets[b], self.batch_sizes[b]
-        rows = self.take(b, B)
+        rows = self.take(b, B * self.world_size)
         pair, pid = rows[:, 0], rows[:, 1]
         d = ps.dihedrals[pid]
         gi, go = ps.pair_in[pair], ps.pair_out[pair]
         t = TRANSPOSING[d]
         hh = np.maximum(np.where(t, ps.widths[gi], ps.heights[gi]), np.where(t, ps.widths[go], ps.heights[go]))
         ww = np.maximum(np.where(t, ps.heights[gi], ps.widths[gi]), np.where(t, ps.heights[go], ps.widths[go]))
-        # Translation: a random offset within the canvas slack, keeping the EOS row/column on it.
+        # Translation: an offset within the canvas slack, keeping the EOS row/column on it.
         slack = np.stack([np.maximum(S - 1 - hh, 0), np.maximum(S - 1 - ww, 0)], axis=1)
-        move = self.rng.random(B) < self.translate_prob
-        shifts = (self.rng.random((B, 2)) * (slack + 1)).astype(np.int64) * move[:, None]
+        shifts = self._shifts(pair, pid, slack)
+        mine = slice(self.rank * B, (self.rank + 1) * B)
+        gi, go, d, pid, shifts = gi[mine], go[mine], d[mine], pid[mine], np.ascontiguousarray(shifts[mine])
         inputs = np.empty((B, S, S), np.uint8)
         labels = np.empty((B, S, S), np.uint8)
         colours = ps.colours[pid]
-        encode_batch(ps.buf, ps.starts, ps.heights, ps.widths, gi, d, colours, shifts, S, inputs)
-        encode_batch(ps.buf, ps.starts, ps.heights, ps.widths, go, d, colours, shifts, S, labels)
+        encode_batch(ps.buf, ps.starts, ps.heights, ps.widths, gi, d, colours, shifts, S, inputs, self.eos_corner)
+        encode_batch(ps.buf, ps.starts, ps.heights, ps.widths, go, d, colours, shifts, S, labels, self.eos_corner)
         return {"inputs": inputs, "labels": labels, "puzzle_ids": pid, "side": S}
 
     # ----- resume -----
     def state(self) -> tuple[dict, dict]:
         """(arrays, json) describing the exact stream position."""
         arrays = {f"sampler.queue{b}": q for b, q in enumerate(self.queues)}
-        js = {"rng": self.rng.bit_generator.state, "buckets": self.buckets, "batch_sizes": self.batch_sizes}
+        js = {"rng": self.rng.bit_generator.state, "buckets": self.buckets, "batch_sizes": self.batch_sizes,
+              "global_batch_sizes": self.global_batch_sizes, "stream": "global"}
         if self.bucket_rng is not self.rng:
             js["bucket_rng"] = self.bucket_rng.bit_generator.state
         return arrays, js
@@ -247,13 +285,31 @@ class Sampler:
     def load_state(self, arrays: dict, js: dict):
         if list(js["buckets"]) != self.buckets:
             raise ValueError(f"resume: buckets {js['buckets']} differ from {self.buckets}")
-        if "batch_sizes" in js and list(js["batch_sizes"]) != self.batch_sizes:
+        if "global_batch_sizes" in js:  # one global stream: any number of processes continues it
+            if list(js["global_batch_sizes"]) != self.global_batch_sizes:
+                raise ValueError(f"resume: global rows per bucket {js['global_batch_sizes']} differ from "
+                                 f"{self.global_batch_sizes} (keep --global-batch-size / --batch-tokens as they were)")
+        elif "batch_sizes" in js and list(js["batch_sizes"]) != self.batch_sizes:
             raise ValueError(f"resume: rows per bucket {js['batch_sizes']} differ from {self.batch_sizes} "
                              f"(keep --global-batch-size / --batch-tokens as they were)")
         self.queues = [np.asarray(arrays[f"sampler.queue{b}"], np.int64).reshape(-1, 2) for b in range(len(self.buckets))]
         self.rng.bit_generator.state = js["rng"]
         if "bucket_rng" in js and self.bucket_rng is not self.rng:
             self.bucket_rng.bit_generator.state = js["bucket_rng"]
+
+
+def _mix(seed: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A uint64 hash of (seed, a[i], b[i]) per element (splitmix64's finaliser over a running sum):
+    the "fixed" translation's offsets are a function of the puzzle and pair, so they are the same
+    every epoch, on every rank and after a resume, with nothing stored."""
+    with np.errstate(over="ignore"):
+        x = np.full(np.shape(a), np.uint64(seed % 2 ** 64), np.uint64)
+        for v in (a, b):
+            x = x + np.asarray(v).astype(np.int64).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+    return x
 
 
 def pair_sides(ps: PuzzleSet, canvas_side: int) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Grid <-> token canvas.
 
 Tokens: PAD 0, EOS 1, colour c -> c + 2. A grid of h x w placed at offset (r0, c0) on an S x S
-canvas fills rows r0..r0+h-1, cols c0..c0+w-1; one EOS row just below it (cols c0..c0+w) and one
-EOS column just right of it (rows r0..r0+h-1) where they fit; every other cell is PAD. The label
+canvas fills rows r0..r0+h-1, cols c0..c0+w-1; one EOS row just below it (cols c0..c0+w-1, and
+c0+w too, the corner cell diagonal to the grid, when `corner`) and one EOS column just right of it
+(rows r0..r0+h-1) where they fit; every other cell is PAD. The reference leaves the corner PAD
+(corner=False, the paper presets); the kit's first layout marked it EOS (corner=True, the default so
+that checkpoints written before the option read their canvases as trained). The label
 canvas uses the same layout; its PAD cells are ignored by the loss, so the model learns the
 output's size from where it puts EOS.
 
@@ -24,7 +27,7 @@ import numpy as np
 PAD, EOS, COLOUR0 = 0, 1, 2
 
 
-def encode_grid(grid: np.ndarray, side: int, offset: tuple = (0, 0)) -> np.ndarray:
+def encode_grid(grid: np.ndarray, side: int, offset: tuple = (0, 0), corner: bool = True) -> np.ndarray:
     """One grid -> (side, side) uint8 token canvas (reference implementation, plain numpy)."""
     h, w = grid.shape
     r0, c0 = offset
@@ -33,7 +36,7 @@ def encode_grid(grid: np.ndarray, side: int, offset: tuple = (0, 0)) -> np.ndarr
     canvas = np.zeros((side, side), dtype=np.uint8)
     canvas[r0:r0 + h, c0:c0 + w] = grid + COLOUR0
     if r0 + h < side:
-        canvas[r0 + h, c0:min(c0 + w + 1, side)] = EOS
+        canvas[r0 + h, c0:min(c0 + w + int(corner), side)] = EOS
     if c0 + w < side:
         canvas[r0:r0 + h, c0 + w] = EOS
     return canvas
@@ -81,8 +84,9 @@ def _src_index(d, i, j, h, w):
 
 
 @numba.njit(cache=True, nogil=True)
-def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shifts, side, out):
-    """Write B augmented grids into out (B, side, side) uint8, overwriting it.
+def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shifts, side, out, corner=True):
+    """Write B augmented grids into out (B, side, side) uint8, overwriting it; corner: the EOS cell
+    diagonal to the grid (module doc).
 
     buf (N,) uint8 flat original grids; starts/heights/widths (G,) per grid; grid_idx (B,);
     dihedrals (B,) uint8; colours (B, 10) uint8; shifts (B, 2) offsets on the canvas.
@@ -103,7 +107,7 @@ def encode_batch(buf, starts, heights, widths, grid_idx, dihedrals, colours, shi
                 si, sj = _src_index(d, i, j, h, w)
                 out[b, r0 + i, c0 + j] = colours[b, buf[base + si * w + sj]] + COLOUR0
         if r0 + th < side:
-            for j in range(c0, min(c0 + tw + 1, side)):
+            for j in range(c0, min(c0 + tw + (1 if corner else 0), side)):
                 out[b, r0 + th, j] = EOS
         if c0 + tw < side:
             for i in range(r0, r0 + th):

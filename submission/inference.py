@@ -71,7 +71,7 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
             b = idx[lo:lo + batch_size]
             canv = np.empty((len(b), side, side), np.uint8)
             encode_batch(buf, starts, heights, widths, vs.grid[b], vs.dihedrals[b], vs.colours[b],
-                         np.zeros((len(b), 2), np.int64), int(side), canv)
+                         np.zeros((len(b), 2), np.int64), int(side), canv, cfg.eos_corner)
             tokens = torch.from_numpy(canv.reshape(len(b), -1)).to(device).long()
             rows = model.puzzle_emb[torch.from_numpy(vs.puzzle_ids[b]).to(device)]
             y, z = model.initial_state(len(b), cfg.puzzle_emb_len + int(side) ** 2, device)
@@ -167,20 +167,20 @@ def rank_by_votes(cands: list[Candidate]) -> list[Candidate]:
     return sorted(cands, key=lambda c: (-c.votes, -c.mean_conf))
 
 
-def candidate_logprob(grid: np.ndarray, aug: Aug, side: int, logprobs: np.ndarray) -> float:
+def candidate_logprob(grid: np.ndarray, aug: Aug, side: int, logprobs: np.ndarray, corner: bool = True) -> float:
     """Log-probability of an original-frame candidate under one view: the candidate is put into the
     view's frame (aug.apply) and encoded on the view's canvas; the view's log-probs (S*S, 12) are
     summed at the non-PAD cells (colours and EOS: the cells the loss supervises).
-    -inf when the candidate does not fit the canvas."""
+    corner: the model's canvas layout (TRMConfig.eos_corner). -inf when the candidate does not fit the canvas."""
     g = aug.apply(grid)
     if g.shape[0] > side or g.shape[1] > side:
         return float("-inf")
-    canvas = encode_grid(g, side).ravel()  # (S*S,)
+    canvas = encode_grid(g, side, corner=corner).ravel()  # (S*S,)
     cells = np.flatnonzero(canvas != PAD)
     return float(logprobs[cells, canvas[cells]].astype(np.float64).sum())
 
 
-def rank_by_poe(cands: list[Candidate], vs: ViewSet, logprobs: list, top: int = 8) -> list[Candidate]:
+def rank_by_poe(cands: list[Candidate], vs: ViewSet, logprobs: list, top: int = 8, corner: bool = True) -> list[Candidate]:
     """Product of experts: the `top` candidates by votes are re-scored by their log-probability
     summed over every view of their test input (all the candidates of one list share the item);
     they come first, best sum first (ties: votes), the rest follow in vote order.
@@ -193,7 +193,7 @@ def rank_by_poe(cands: list[Candidate], vs: ViewSet, logprobs: list, top: int = 
     views = np.flatnonzero(vs.item == item)
     augs = [Aug(int(vs.dihedrals[v]), tuple(int(c) for c in vs.colours[v])) for v in views]
     for c in head:
-        c.score = sum(candidate_logprob(c.grid, a, int(vs.sides[v]), logprobs[v]) for a, v in zip(augs, views))
+        c.score = sum(candidate_logprob(c.grid, a, int(vs.sides[v]), logprobs[v], corner) for a, v in zip(augs, views))
     for c in tail:
         c.score = float("-inf")
     head = sorted(head, key=lambda c: (-c.score, -c.votes, -c.mean_conf))

@@ -62,6 +62,9 @@ class TRMConfig:
     edge_features: int = 0        # F > 0: each cell also gets sinusoids (F frequencies) of its signed
                                   # distances to the input grid's four edges, through a learned linear
                                   # map (a kit addition, not in the reference; 0 = off)
+    eos_corner: bool = True       # the canvas layout it was trained on: the EOS cell diagonal to the
+                                  # grid marked (the kit's first layout) or PAD (the reference's);
+                                  # every encoding for this model follows it (submission/encoding.py)
     num_puzzles: int = 1          # rows of the puzzle table (row 0 is the blank id)
 
     def to_dict(self) -> dict:

@@ -83,7 +83,7 @@ def predict_shard(solver, shard_id, tasks, ps, views_cap, end, stop, emit) -> di
         grids = decode_views(vs, run["pred"])
         cands = gather_candidates(vs, grids, run["conf"], len(items))
         if poe:
-            ranked = [rank_by_poe(c, vs, run["logprobs"], S.poe_top) for c in cands]
+            ranked = [rank_by_poe(c, vs, run["logprobs"], S.poe_top, cfg.eos_corner) for c in cands]
             if S.vote == "votes":
                 ranked = [sorted(r, key=lambda c: (-c.votes, -c.mean_conf)) for r in ranked]
         else:

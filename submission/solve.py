@@ -52,6 +52,7 @@ class SolveSettings:
     grad_clip: float = 1.0
     ema: float = 0.0                  # EMA of the weights during TTT, used for inference (0: off)
     translate_prob: float = 0.5
+    translate_mode: str = "fresh"     # the checkpoint's: "fresh" or "fixed" (data.Sampler)
     max_buckets: int = 8
     keep_black: bool = True
     views: int | None = None          # cap on views per test input; None: the augmentations trained
@@ -188,5 +189,5 @@ def _warm_numba():
     one = np.ones(1, np.int64)
     out = np.empty((1, 3, 3), np.uint8)
     encode_batch(buf, np.zeros(1, np.int64), 2 * one, 2 * one, np.zeros(1, np.int64), np.zeros(1, np.uint8),
-                 np.arange(10, dtype=np.uint8)[None], np.zeros((1, 2), np.int64), 3, out)
+                 np.arange(10, dtype=np.uint8)[None], np.zeros((1, 2), np.int64), 3, out, True)
     decode_batch(out.reshape(1, 9), 3, np.empty((1, 3, 3), np.uint8), np.empty((1, 2), np.int64))

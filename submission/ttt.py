@@ -53,7 +53,8 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
 
     def make_sampler(s):
         return Sampler(ps, cfg.canvas_side, buckets, [solver.batches.train_rows(b) for b in buckets], seed=s,
-                       translate_prob=S.translate_prob)
+                       translate_prob=S.translate_prob, translate_mode=S.translate_mode, translate_seed=seed,
+                       eos_corner=cfg.eos_corner)  # translate_seed: "fixed" offsets survive a restart after OOM
 
     sampler = make_sampler(seed)
     carries: dict = {}  # bucket -> Carry, made on first use (an unused full-canvas carry is big)

@@ -16,8 +16,9 @@ from submission.encoding import (COLOUR0, EOS, PAD, decode_batch, decode_grid, e
 TRANSPOSING = {1, 3, 6, 7}
 
 
-def ref_canvas(grid, side, offset):
-    """The documented layout, one cell at a time."""
+def ref_canvas(grid, side, offset, corner=True):
+    """The documented layout, one cell at a time (corner=False: the reference's, whose EOS row stops
+    under the grid's last column)."""
     h, w = grid.shape
     r0, c0 = offset
     out = np.full((side, side), -1, dtype=np.int64)
@@ -25,8 +26,8 @@ def ref_canvas(grid, side, offset):
         for j in range(side):
             if r0 <= i < r0 + h and c0 <= j < c0 + w:
                 out[i, j] = grid[i - r0, j - c0] + 2
-            elif i == r0 + h and c0 <= j <= c0 + w:
-                out[i, j] = 1  # EOS row just below, one cell longer (the corner)
+            elif i == r0 + h and c0 <= j <= c0 + w - (not corner):
+                out[i, j] = 1  # EOS row just below, one cell longer (the corner) when corner
             elif j == c0 + w and r0 <= i < r0 + h:
                 out[i, j] = 1  # EOS column just right
             else:
@@ -51,6 +52,17 @@ def test_hand_drawn_canvas():
     assert c.dtype == np.uint8
     assert decode_grid(c, (1, 0)).tolist() == g.tolist()
     assert decode_grid(c) is None  # (0, 0) is PAD
+    # The reference's layout (dataset/build_arc_dataset.py: result[eos_row, pad_c:eos_col] = 1 and
+    # result[pad_r:eos_row, eos_col] = 1): the cell diagonal to the grid's corner stays PAD.
+    r = encode_grid(g, 5, (1, 0), corner=False)
+    assert r.tolist() == [
+        [0, 0, 0, 0, 0],
+        [5, 2, 11, 1, 0],
+        [3, 4, 6, 1, 0],
+        [1, 1, 1, 0, 0],
+        [0, 0, 0, 0, 0],
+    ]
+    assert decode_grid(r, (1, 0)).tolist() == g.tolist()
 
 
 @pytest.mark.parametrize("side", [1, 2, 5, 11, 30])
@@ -62,6 +74,7 @@ def test_encode_matches_reference_and_round_trips(side):
         g = rng.integers(0, 10, (h, w), dtype=np.uint8)
         c = encode_grid(g, side, (r0, c0))
         assert np.array_equal(c, ref_canvas(g, side, (r0, c0))), (h, w, r0, c0)
+        assert np.array_equal(encode_grid(g, side, (r0, c0), corner=False), ref_canvas(g, side, (r0, c0), False))
         back = decode_grid(c, (r0, c0))
         assert back.dtype == np.uint8 and np.array_equal(back, g)
         # the flat form decodes the same
@@ -156,7 +169,8 @@ def test_decode_batch_matches_decode_grid():
     assert 10 < n_none < B  # both branches were exercised
 
 
-def test_encode_batch_matches_encode_grid():
+@pytest.mark.parametrize("corner", [True, False])
+def test_encode_batch_matches_encode_grid(corner):
     rng = np.random.default_rng(2)
     side = 12
     packer = GridPacker()
@@ -176,10 +190,10 @@ def test_encode_batch_matches_encode_grid():
         if b % 4:  # three in four translated anywhere the grid fits
             shifts[b] = rng.integers(0, side - th + 1), rng.integers(0, side - tw + 1)
     out = np.full((B, side, side), 77, np.uint8)  # garbage: the encoder must overwrite every cell
-    encode_batch(buf, starts, heights, widths, gi, ds, cols, shifts, side, out)
+    encode_batch(buf, starts, heights, widths, gi, ds, cols, shifts, side, out, corner)
     for b in range(B):
         aug = Aug(int(ds[b]), tuple(int(x) for x in cols[b]))
-        exp = encode_grid(aug.apply(grids[gi[b]]), side, tuple(int(s) for s in shifts[b]))
+        exp = encode_grid(aug.apply(grids[gi[b]]), side, tuple(int(s) for s in shifts[b]), corner=corner)
         assert np.array_equal(out[b], exp), b
         # and decoding from the shift, then inverting, gives the original grid back
         assert np.array_equal(aug.invert(decode_grid(out[b], tuple(shifts[b]))), grids[gi[b]])

@@ -384,3 +384,72 @@ def test_demo_check_ranks_the_candidates_of_fitting_views_first(checkpoint, smal
     expect = [j == 1 for j in range(seen["V"])]
     for item in range(len(task.test_inputs)):
         assert fit[np.flatnonzero(vs.item == item)].tolist() == expect, item
+
+
+# -----------------------------------------------------------------------------
+# The canvas layout a checkpoint was trained on reaches every encoding of the Kaggle entry
+
+
+def test_entry_encodes_with_the_checkpoints_eos_corner(checkpoint, small_tasks, tmp_path, monkeypatch):
+    """A checkpoint trained with the reference's layout (model_config eos_corner false) is fine-tuned
+    (data.Sampler), predicted (inference.run_views) and voted by product of experts
+    (inference.candidate_logprob) on canvases whose corner cell is PAD; one whose meta has no such key
+    (written before the option) is read as the kit's first layout. The encoders are wrapped to record
+    the corner they were given; what each layout writes is checked in test_encoding.py against
+    hand-drawn canvases."""
+    import json
+    import threading
+    import time
+    import submission.data as data_mod
+    import submission.inference as inf_mod
+    from submission.checkpoint import resolve_checkpoint
+    from submission.predict import predict_shard
+    from submission.solve import ShardSolver, SolveSettings
+    from submission.ttt import train_shard
+
+    seen = []
+    def wrap(mod, name):
+        real = getattr(mod, name)
+        def rec(*a):
+            corner = a[10] if len(a) > 10 else True
+            real(*a)
+            seen.append((name, bool(corner)))
+        monkeypatch.setattr(mod, name, rec)
+    wrap(data_mod, "encode_batch")
+    wrap(inf_mod, "encode_batch")
+    real_grid = inf_mod.encode_grid
+    monkeypatch.setattr(inf_mod, "encode_grid", lambda *a, **k: (seen.append(("encode_grid", bool(k.get("corner", True)))), real_grid(*a, **k))[1])
+
+    src = resolve_checkpoint(checkpoint)
+    tasks = small_tasks[:2]
+    for label, edit, want in (("reference", lambda mc: mc.update(eos_corner=False), False),
+                              ("old meta", lambda mc: mc.pop("eos_corner", None), True)):
+        ck = tmp_path / label.replace(" ", "_")
+        shutil.copytree(src, ck)
+        meta = json.loads((ck / "meta.json").read_text())
+        edit(meta["model_config"])
+        (ck / "meta.json").write_text(json.dumps(meta))
+        seen.clear()
+        solver = ShardSolver(ck, torch.device("cpu"), SolveSettings(ttt_steps=3, num_aug=2, batch_size=4, vote="poe"),
+                             lambda s: None)
+        ps = build_puzzle_set([], tasks, 2, seed=0)
+        solver.reset(ps.num_puzzles)
+        solver.test_sides = [solver.side(t, x) for t in tasks for x in t.test_inputs]
+        train_shard(solver, 0, ps, ps.task_count.copy(), time.time(), time.time() + 60, threading.Event(), 0)
+        out = []
+        predict_shard(solver, 0, tasks, ps, 2, time.time() + 60, threading.Event(), lambda *a: out.append(a))
+        assert len(out) == len(tasks)
+        names = {n for n, _ in seen}
+        assert {"encode_batch", "encode_grid"} <= names, (label, names)
+        assert all(c == want for _, c in seen), (label, [(n, c) for n, c in seen if c != want][:3])
+
+
+def test_entry_fine_tunes_with_the_checkpoints_translation_rule():
+    """The Kaggle entry's fine-tuning translates by the rule the checkpoint was pretrained with (its saved
+    args), and by the kit's first rule for a checkpoint saved before the option."""
+    from submission.__main__ import build_parser, solve_settings
+
+    args = build_parser().parse_args([])
+    assert solve_settings({"args": {"translate_mode": "fixed"}}, args, 1).translate_mode == "fixed"
+    assert solve_settings({"args": {"translate_mode": "fresh"}}, args, 1).translate_mode == "fresh"
+    assert solve_settings({"args": {}}, args, 1).translate_mode == "fresh"

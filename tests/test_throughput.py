@@ -243,13 +243,82 @@ def test_ranks_with_a_shared_bucket_seed_step_the_same_buckets(two_side_set):
     b = Sampler(two_side_set, 8, [4, 8], [16, 2], seed=1001, bucket_seed=7)
     order_a, order_b = [a.next_bucket() for _ in range(50)], [b.next_bucket() for _ in range(50)]
     assert order_a == order_b and 0 < sum(order_a) < 50
-    # ... while each rank draws its own samples.
-    assert not np.array_equal(a.batch(0)["puzzle_ids"], b.batch(0)["puzzle_ids"])
     # The bucket stream resumes exactly.
     arrays, js = a.state()
     c = Sampler(two_side_set, 8, [4, 8], [16, 2], seed=1000, bucket_seed=7)
     c.load_state(arrays, json.loads(json.dumps(js)))
     assert [a.next_bucket() for _ in range(20)] == [c.next_bucket() for _ in range(20)]
+
+
+@pytest.mark.parametrize("mode", ["fresh", "fixed"])
+def test_ranks_slice_one_global_stream(mode):
+    """The reference's rule: the samples of a step do not depend on the number of processes. One
+    process taking 8 (side 6: 3x3 grids with slack 2) / 2 (side 8) rows and two ranks taking half each, all with the same
+    seeds: at every step the ranks' batches, side by side, are the one process's batch, cell for cell
+    (translation included); and a rank's saved stream continues on one process exactly."""
+    # 3 pairs per task (so "fixed" moves two of them): 3x3 grids (bucket 6, slack 2), 7x7 (bucket 8).
+    tasks = [Task(f"s{i}", [(grid(3, 3, i + k), grid(3, 3, 1)) for k in range(3)], [grid(3, 3)], None) for i in range(6)]
+    tasks += [Task(f"b{i}", [(grid(7, 7, i + k), grid(7, 7, 2)) for k in range(3)], [grid(7, 7)], None) for i in range(2)]
+    two_side_set = build_puzzle_set(tasks, [], 3, seed=0)
+    kw = dict(seed=5, bucket_seed=7, translate_mode=mode, translate_prob=0.9)
+    one = Sampler(two_side_set, 8, [6, 8], [8, 2], **kw)
+    ranks = [Sampler(two_side_set, 8, [6, 8], [4, 1], rank=r, world_size=2, **kw) for r in (0, 1)]
+    moved, after = 0, []
+    for step in range(40):
+        b = one.next_bucket()
+        assert [r.next_bucket() for r in ranks] == [b, b]
+        whole = one.batch(b)
+        parts = [r.batch(b) for r in ranks]
+        for key in ("inputs", "labels", "puzzle_ids"):
+            assert np.array_equal(np.concatenate([p[key] for p in parts]), whole[key]), (step, key)
+        moved += int((whole["inputs"][:, 0, 0] == 0).sum())  # top-left PAD: the grid was moved
+        if step > 20:
+            after.append((b, whole["inputs"]))
+        if step == 20:  # rank 1 saves; a one-process sampler of the same global rows takes over
+            arrays, js = ranks[1].state()
+            later = Sampler(two_side_set, 8, [6, 8], [8, 2], **kw)
+            later.load_state(arrays, json.loads(json.dumps(js)))
+    assert moved > 0  # translation was exercised
+    for b, inputs in after:
+        assert later.next_bucket() == b
+        assert np.array_equal(later.batch(b)["inputs"], inputs)
+    with pytest.raises(ValueError, match="global rows"):
+        Sampler(two_side_set, 8, [6, 8], [4, 2], **kw).load_state(arrays, js)
+
+
+def test_fixed_translation_is_the_reference_rule():
+    """--translate-mode fixed (dataset/build_arc_dataset.py moves every example of an augmented
+    puzzle but one, once): over many epochs each (puzzle id, pair) is always at one offset, each
+    puzzle leaves exactly one of its pairs unmoved... or moved to (0, 0) by chance, so at least one
+    at the origin and most not; offsets stay within the bucket's slack and reach both ends of it."""
+    # 4 tasks of 4 pairs each, 2x2 grids on a 7x7 canvas (slack 4 per axis with the EOS row/column).
+    tasks = [Task(f"t{i}", [(grid(2, 2, k + 1), grid(2, 2, k + 2)) for k in range(4)], [grid(2, 2)], None)
+             for i in range(4)]
+    ps = build_puzzle_set(tasks, [], 6, seed=0)
+    smp = Sampler(ps, 7, [7], [8], seed=3, translate_mode="fixed", translate_seed=11)
+    seen: dict = {}
+    for _ in range(400):
+        rows = smp.take(0, 8)
+        pair, pid = rows[:, 0], rows[:, 1]
+        slack = np.full((8, 2), 7 - 1 - 2)
+        for p_, q, s in zip(pair, pid, smp._shifts(pair, pid, slack)):
+            seen.setdefault((int(q), int(p_)), set()).add(tuple(s))
+    assert all(len(v) == 1 for v in seen.values())  # drawn once
+    offsets = {k: next(iter(v)) for k, v in seen.items()}
+    per_puzzle: dict = {}
+    for (q, p_), s in offsets.items():
+        per_puzzle.setdefault(q, []).append(s)
+    full = [v for v in per_puzzle.values() if len(v) == 4]
+    assert len(full) >= 10
+    assert all(sum(s == (0, 0) for s in v) >= 1 for v in full)
+    assert np.mean([sum(s != (0, 0) for s in v) for v in full]) > 2.5  # ~3 of 4 moved
+    flat = np.array(list(offsets.values()))
+    assert flat.min() == 0 and flat.max() == 4
+    # a different translate seed is a different layout; fresh mode redraws every time
+    other = Sampler(ps, 7, [7], [8], seed=3, translate_mode="fixed", translate_seed=12)
+    keys = list(offsets)
+    q, p_ = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
+    assert not np.array_equal(other._shifts(p_, q, np.full((len(q), 2), 4)), np.array([offsets[k] for k in keys]))
 
 
 def test_trainer_with_a_token_budget(tmp_path):

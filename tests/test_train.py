@@ -109,11 +109,14 @@ def runs(tmp_path_factory):
         "tasks": Run(tmp / "tasks", "--steps", "2", "--eval-data", "arc1/eval", "--tasks",
                      ",".join(train_ids + held_ids)),
         "tasks_ids": (train_ids, held_ids),
+        "layout": Run(tmp / "layout", "--steps", "2", "--max-side", "5", "--first", "2"),
     }
     r["B"].wait()
     r["B_first_meta"] = json.loads((tmp / "B" / "last" / "meta.json").read_text()) if r["B"].rc == 0 else None
     r["B2"] = Run(tmp / "B", *RESUME_RUN, "--steps", str(N), "--resume")  # same folder: continues B
-    for k in ("loss", "A", "B2", "timeout", "overlap", "mlp", "rope1d", "tasks"):
+    r["layout"].wait()
+    r["layout2"] = Run(tmp / "layout", "--steps", "3", "--max-side", "5", "--first", "2", "--resume", "--eos-corner", "off")
+    for k in ("loss", "A", "B2", "timeout", "overlap", "mlp", "rope1d", "tasks", "layout2"):
         r[k].wait()
     r["wall_s"] = time.time() - t0
     return r
@@ -155,6 +158,17 @@ def test_resume_matches_uninterrupted(runs):
             else:
                 assert torch.equal(ta[k], tb[k]), f"{name}:{k}"
     assert json.loads((b2.out / "last" / "meta.json").read_text())["step"] == N
+
+
+def test_resume_says_when_the_canvas_layout_changes(runs):
+    """tiny-test marks the EOS corner; resumed with --eos-corner off, the run says the layout changes and
+    its checkpoint records the new one (which the Kaggle entry then encodes with)."""
+    a, b = runs["layout"], runs["layout2"]
+    a.check()
+    b.check()
+    assert "canvas layout changes" not in a.text
+    assert "[resume] canvas layout changes" in b.text and "continues with False" in b.text
+    assert json.loads((b.out / "last" / "meta.json").read_text())["model_config"]["eos_corner"] is False
 
 
 def test_checkpoint_folders(runs):
@@ -334,8 +348,8 @@ def bigtruth_folder(path: Path) -> Path:
 
 
 def test_torchrun_resume_parallel_eval_and_identical_ranks(tmp_path):
-    """1. A one-process run is resumed under torchrun with two CPU processes (gloo): the per-rank state
-    is re-derived for the new world size. 2. Both ranks end with bit-identical weights, EMA and puzzle
+    """1. A one-process run is resumed under torchrun with two CPU processes (gloo): the global sample
+    stream continues, the per-rank state (carries, exploration RNG) is re-derived for the new world size. 2. Both ranks end with bit-identical weights, EMA and puzzle
     table, read from each rank's own memory (tests/ddp_rank_state.py), equal to the checkpoint. 3. The
     held-out evaluation ran on both ranks, each on its share, and its figures and answers equal those
     of a one-process evaluation of the same weights. 4. A held-out answer larger than the canvas counts
@@ -356,8 +370,15 @@ def test_torchrun_resume_parallel_eval_and_identical_ranks(tmp_path):
     assert p.returncode == 0, text[-3000:]
     assert "torchrun world size 2 (gloo)" in text
     assert "written by 1 process(es), now 2" in text
+    assert "the sample stream continues exactly" in text  # one global stream, sliced across the ranks
     meta = json.loads((out / "last" / "meta.json").read_text())
     assert meta["step"] == 8 and meta["world_size"] == 2
+    # one stream: both ranks hold the same generator state and queues after 4 steps of their own
+    tj = json.loads((out / "last" / "train_state.json").read_text())
+    assert tj["sampler"][0] == tj["sampler"][1] and tj["sampler"][0]["stream"] == "global"
+    opt_st = load_file(out / "last" / "optimizer.safetensors")
+    queues = [k[len("r0."):] for k in opt_st if k.startswith("r0.sampler.")]
+    assert queues and all(torch.equal(opt_st["r0." + q], opt_st["r1." + q]) for q in queues)
 
     # 2. the ranks' own weights
     r0, r1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")

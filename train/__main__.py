@@ -68,12 +68,19 @@ for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), 
                   ("puzzle_emb_len", int), ("canvas_side", int), ("mixer", str), ("pos_encoding", str),
                   ("edge_features", int)]:
     g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=FLAG_HELP.get(name))
+g.add_argument("--eos-corner", dest="eos_corner", choices=["on", "off"], default=None,
+               help="canvas layout: on marks the EOS cell diagonal to the grid (the kit's first layout), off leaves "
+                    "it PAD (the reference's; the paper presets)")
 g = parser.add_argument_group("optimisation (preset defaults)")
 for name, typ in [("global_batch_size", int), ("batch_tokens", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
                   ("puzzle_weight_decay", float), ("warmup_steps", int), ("lr_min_ratio", float), ("grad_clip", float),
                   ("ema", float), ("steps", int), ("num_aug", int), ("translate_prob", float), ("max_buckets", int),
                   ("eval_every", int), ("eval_views", int), ("log_every", int), ("checkpoint_every", int)]:
     g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=FLAG_HELP.get(name))
+g.add_argument("--translate-mode", dest="translate_mode", choices=["fresh", "fixed"], default=None,
+               help="fresh: each sample moved with probability --translate-prob by an offset drawn afresh (a kit "
+                    "choice); fixed: every pair of an augmented puzzle but one moved by an offset drawn once (the "
+                    "reference's rule; the paper presets). Both within the bucket's slack")
 args = parser.parse_args()
 cfg_run = dict(PRESETS[args.preset])
 for k, v in vars(args).items():
@@ -83,6 +90,8 @@ if args.data:
     cfg_run["data"] = args.data
 if args.eval_data:
     cfg_run["eval_data"] = args.eval_data
+if isinstance(cfg_run.get("eos_corner"), str):
+    cfg_run["eos_corner"] = cfg_run["eos_corner"] == "on"
 C = argparse.Namespace(**cfg_run)  # the settings actually used
 out_dir = Path(C.out)
 
@@ -143,8 +152,13 @@ if C.batch_tokens:
 else:
     global_rows = [C.global_batch_size] * len(buckets)
 rows = [r // compute.world_size for r in global_rows]  # per process
-sampler = Sampler(ps, C.canvas_side, buckets, rows, seed=C.seed * 1000 + compute.rank, translate_prob=C.translate_prob,
-                  bucket_seed=C.seed)
+# One global sample stream (the reference's rule): every rank draws the step's rows with the same
+# seed and keeps its slice, so the samples of a run do not depend on the number of processes.
+def make_sampler(seed: int, bucket_seed: int) -> Sampler:
+    return Sampler(ps, C.canvas_side, buckets, rows, seed=seed, translate_prob=C.translate_prob, bucket_seed=bucket_seed,
+                   rank=compute.rank, world_size=compute.world_size, translate_mode=C.translate_mode,
+                   translate_seed=C.seed, eos_corner=C.eos_corner)
+sampler = make_sampler(C.seed * 1000, C.seed)
 n_pairs = len(ps.pair_in)
 print0(f"[data] {len(train_tasks)} training tasks + {len(eval_tasks)} held-out tasks ({len(ps.heldout_in)} held-out test pairs), "
        f"{n_pairs} training pairs, {ps.num_puzzles} puzzle ids, buckets {buckets} "
@@ -187,9 +201,9 @@ print0(f"[model] {count_parameters(raw):,} parameters + puzzle table {tuple(raw.
 
 # -----------------------------------------------------------------------------
 # Resume: weights, optimizer, carries, sampler and RNG state, so the next losses match exactly.
-# On another number of processes the per-rank state (each rank's sample stream, ACT carries and
-# exploration RNG) has no exact counterpart: it is re-derived from (seed, rank, step), and only the
-# weights, EMA, optimizer, step and learning-rate schedule continue exactly.
+# On another number of processes the sample stream still continues exactly (it is global: every rank
+# holds the same state), while the per-rank state (ACT carries, exploration RNG) has no exact
+# counterpart: carries start empty and the exploration RNG is re-derived from (seed, rank, step).
 start_step, best, elapsed_before = 0, -1.0, 0.0
 if C.resume:
     try:
@@ -211,27 +225,46 @@ if C.resume:
     js = json.loads((last / "train_state.json").read_text())
     start_step, best, elapsed_before = meta["step"], meta.get("best_pass2", -1.0), meta.get("elapsed_s", 0.0)
     saved_world = int(meta.get("world_size", 1))
+    if bool(meta.get("model_config", {}).get("eos_corner", True)) != C.eos_corner:  # a meta without it: the first layout
+        print0(f"[resume] canvas layout changes: {last} was trained with eos_corner "
+               f"{not C.eos_corner}, this run continues with {C.eos_corner} (--eos-corner {'off' if C.eos_corner else 'on'} keeps it)")
     if saved_world == compute.world_size:
         r = compute.rank
         carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
         if [c.steps.shape[0] for c in carries] != rows:
             sys.exit(f"error: {last} holds carries of {[c.steps.shape[0] for c in carries]} rows per bucket; this run "
                      f"asks for {rows}: resume with the same --global-batch-size / --batch-tokens")
-        sampler.load_state({k[len(f"r{r}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{r}.sampler.")},
-                           js["sampler"][r])
+        # An older kit's ranks each kept their own stream: every rank continues rank 0's, sliced.
+        per_rank = saved_world > 1 and js["sampler"][0].get("stream") != "global"
+        src = 0 if per_rank else r
+        sampler.load_state({k[len(f"r{src}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{src}.sampler.")},
+                           js["sampler"][src])
         explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu())
-        print0(f"[resume] from {last} at step {start_step}")
+        print0(f"[resume] from {last} at step {start_step}" + (
+            ": its ranks kept their own sample streams (an older kit); every rank now continues rank 0's "
+            "stream as one global stream" if per_rank else ""))
     else:
-        # A fresh stream per rank, seeded apart from the streams of step 0; empty carries (every row
-        # starts a new sample at the next step, as at step 0).
-        fresh = int(np.random.SeedSequence([C.seed, compute.rank, start_step]).generate_state(1)[0])
-        sampler = Sampler(ps, C.canvas_side, buckets, rows, seed=fresh, translate_prob=C.translate_prob,
-                          bucket_seed=int(np.random.SeedSequence([C.seed, start_step]).generate_state(1)[0]))
-        explore_gen.manual_seed(fresh)
+        # Empty carries (every row starts a new sample at the next step, as at step 0). The stream
+        # continues from rank 0's state when it is a global one of the same global rows (every rank
+        # of this kit writes the same; a one-process stream is global too); else a fresh one.
+        sj = dict(js["sampler"][0])
+        if saved_world == 1 and "batch_sizes" in sj:
+            sj.setdefault("global_batch_sizes", sj["batch_sizes"])  # one process: its rows were the global rows
+        try:
+            if not (saved_world == 1 or sj.get("stream") == "global"):
+                raise ValueError(f"its {saved_world} processes each kept their own sample stream (an older kit)")
+            if "global_batch_sizes" not in sj:
+                raise ValueError("its sampler state does not record its rows per bucket (an older kit)")
+            sampler.load_state({k[len("r0."):]: v.numpy() for k, v in st.items() if k.startswith("r0.sampler.")}, sj)
+            stream = "the sample stream continues exactly"
+        except ValueError as e:
+            sampler = make_sampler(int(np.random.SeedSequence([C.seed, start_step]).generate_state(1)[0]),
+                                   int(np.random.SeedSequence([C.seed, start_step, 1]).generate_state(1)[0]))
+            stream = f"the sample stream is drawn afresh ({e})"
+        explore_gen.manual_seed(int(np.random.SeedSequence([C.seed, compute.rank, start_step]).generate_state(1)[0]))
         print0(f"[resume] from {last} at step {start_step}: written by {saved_world} process(es), now "
-               f"{compute.world_size}. Weights, EMA, optimizer, step and schedule continue exactly; each rank's "
-               f"sample stream, ACT carries and exploration RNG are re-derived (seed, rank, step), so the data "
-               f"order from here differs from an uninterrupted {saved_world}-process run")
+               f"{compute.world_size}. Weights, EMA, optimizer, step and schedule continue exactly, and {stream}; "
+               f"ACT carries start empty and each rank's exploration RNG is re-derived (seed, rank, step)")
 
 # -----------------------------------------------------------------------------
 # Helpers used by the loop: evaluation, checkpoint writing.

@@ -280,12 +280,13 @@ else:
     del ps_full
 cfg = TRMConfig(**{k: v for k, v in vars(C).items() if k in TRMConfig.__dataclass_fields__}, num_puzzles=ps.num_puzzles)
 buckets = [C.canvas_side] if cfg.fixed_canvas else choose_buckets(pair_sides(ps, C.canvas_side), C.canvas_side, C.max_buckets)
-sampler = Sampler(ps, C.canvas_side, buckets, B, seed=args.seed, translate_prob=C.translate_prob)
+layout = dict(translate_prob=C.translate_prob, translate_mode=C.translate_mode, eos_corner=C.eos_corner)  # the preset's
+sampler = Sampler(ps, C.canvas_side, buckets, B, seed=args.seed, **layout)
 # Batch modes of section 4: fixed rows (B everywhere), and rows sized to a token budget.
 modes = {"fixed rows": [B] * len(buckets)}
 if args.batch_tokens:
     modes[f"{args.batch_tokens:,} tokens"] = token_budget_rows(buckets, C.puzzle_emb_len, args.batch_tokens)
-samplers = {m: Sampler(ps, C.canvas_side, buckets, r, seed=args.seed, translate_prob=C.translate_prob)
+samplers = {m: Sampler(ps, C.canvas_side, buckets, r, seed=args.seed, **layout)
             for m, r in modes.items()}
 
 # Sampler.batch: the first call compiles the numba encoder; then batches in the trainer's bucket order.

@@ -9,16 +9,18 @@ a flag given on the command line overrides the preset. The values used are saved
 # 2000 then constant; puzzle-embedding sign-SGD lr 1e-2, wd 0.1; EMA 0.999; 1000 augmentations per
 # task besides the original (1001 puzzle ids); evaluation over every augmented version of a task,
 # 10 times in the run (its eval_interval 10000 of 100000 epochs); ~520K steps, ~3 days on 4xH100.
-# Kept different (README, "What differs"): translation within a bucket's slack, drawn per sample
-# with the reference's share (all examples but one of a puzzle: 0.76 of samples on ARC-AGI-1 +
-# ConceptARC, 0.77 on ARC-AGI-2); batches not grouped by puzzle; per-rank sample streams.
+# Translation by the reference's rule (every example of an augmented puzzle but one, moved once),
+# within a bucket's slack; the EOS cell diagonal to a grid left PAD; one global sample stream sliced
+# across ranks. Kept different (README, "What differs"): the buckets; batches not grouped by puzzle.
 PAPER = dict(
     hidden_size=512, num_heads=8, mlp_inner=1536, num_layers=2, H_cycles=3, L_cycles=4,
     halt_max_steps=16, halt_exploration_prob=0.1, puzzle_emb_len=16, canvas_side=30,
     mixer="attention", pos_encoding="rope2d", edge_features=0,
     global_batch_size=768, lr=1e-4, puzzle_lr=1e-2, weight_decay=0.1, puzzle_weight_decay=0.1,
     warmup_steps=2000, lr_min_ratio=1.0, grad_clip=0.0, ema=0.999, num_aug=1001,
-    keep_black=True, translate_prob=0.76, max_buckets=8, steps=520_000, eval_every=52_000, eval_views=1001,
+    keep_black=True, translate_mode="fixed", eos_corner=False,
+    translate_prob=0.76,  # used only with --translate-mode fresh: the share "fixed" moves on ARC-AGI-1 + ConceptARC
+    max_buckets=8, steps=520_000, eval_every=52_000, eval_views=1001,
     log_every=50, checkpoint_every=2000, max_side=None,
     # 0: every bucket steps global_batch_size rows (the paper's fixed batch). N: each bucket steps
     # about N positions (rows x (side^2 + prefix)), so small canvases take more rows. Off until a
@@ -46,14 +48,14 @@ PRESETS = {
     "cpu-small": dict(
         PAPER, hidden_size=64, num_heads=4, mlp_inner=192, H_cycles=1, L_cycles=2, halt_max_steps=4,
         puzzle_emb_len=4, canvas_side=11, global_batch_size=32, lr=2.5e-3, puzzle_lr=0.3, lr_min_ratio=0.1,
-        grad_clip=1.0, translate_prob=0.5, warmup_steps=100, ema=0.99, pos_encoding="rope2d-d8", edge_features=0,
+        grad_clip=1.0, translate_mode="fresh", translate_prob=0.5, eos_corner=True, warmup_steps=100, ema=0.99, pos_encoding="rope2d-d8", edge_features=0,
         num_aug=4, max_buckets=4, steps=4500, eval_every=1500,
         eval_views=8, log_every=50, checkpoint_every=1000, max_side=10,
         data=["none"], eval_data=["arc1/train"],
     ),
     # For tests: a few seconds.
     "tiny-test": dict(
-        PAPER, grad_clip=1.0, translate_prob=0.5, hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=2, L_cycles=1, halt_max_steps=3,
+        PAPER, grad_clip=1.0, translate_mode="fresh", translate_prob=0.5, eos_corner=True, hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=2, L_cycles=1, halt_max_steps=3,
         puzzle_emb_len=2, canvas_side=8, global_batch_size=8, lr=1e-3, puzzle_lr=1e-2, warmup_steps=5,
         ema=0.9, num_aug=4, max_buckets=3, steps=20, eval_every=10, eval_views=2, log_every=1,
         checkpoint_every=10, max_side=7, data=["arc1/train"], eval_data=[],
