@@ -16,7 +16,8 @@ Before any of that, the checkpoint's meta is read: a scored task that its pretra
 makes the simulation refuse (exit 2). Trained on entirely (test outputs included): always refused.
 Held out (demonstrations trained on, augmentations drawn from its test inputs, best/ chosen by pass@2
 on its test outputs): refused unless --paper-protocol says that protocol is intended, and then the
-report's title and run facts say so.
+report's title and run facts say so, as do sweep.md and each summary.json row. A meta that does not
+record what its pretraining saw (the puzzle map's task ids, the held-out list) is refused too.
 """
 from __future__ import annotations
 
@@ -238,9 +239,15 @@ def run_report(args) -> int:
 
 def seen_in_pretraining(meta: dict, task_ids) -> tuple[list, list]:
     """The scored tasks a checkpoint's pretraining saw, by role, from its meta: (trained on entirely,
-    held out: demonstrations trained on and test outputs scored, which chose best/)."""
-    heldout = set(meta.get("data", {}).get("heldout_tasks", []))
-    in_table = set(meta.get("puzzle_map", {}).get("task_ids", []))
+    held out: demonstrations trained on and test outputs scored, which chose best/).
+    Raises ValueError when the meta does not record both, so nothing can pass as unseen by omission."""
+    missing = [k for k, ok in (("puzzle_map.task_ids", "task_ids" in meta.get("puzzle_map", {})),
+                               ("data.heldout_tasks", "heldout_tasks" in meta.get("data", {}))) if not ok]
+    if missing:
+        raise ValueError(f"its meta.json lacks {' and '.join(missing)}, so simulate cannot tell which tasks its "
+                         "pretraining saw; score it with a checkpoint written by this kit's `python -m train`")
+    heldout = set(meta["data"]["heldout_tasks"])
+    in_table = set(meta["puzzle_map"]["task_ids"])
     whole = sorted(t for t in task_ids if t in in_table and t not in heldout)
     held = sorted(t for t in task_ids if t in heldout)
     return whole, held
@@ -269,7 +276,11 @@ def run_simulate(args) -> int:
         return 2
     # Evaluation integrity: a score is an unseen-task score only when pretraining never saw the tasks.
     meta = load_meta(checkpoint)
-    whole, held = seen_in_pretraining(meta, [t.id for t in tasks])
+    try:
+        whole, held = seen_in_pretraining(meta, [t.id for t in tasks])
+    except ValueError as e:
+        print(f"error: {checkpoint}: {e}", file=sys.stderr)
+        return 2
     if whole:
         print(f"error: {len(whole)} of the {len(tasks)} scored tasks were trained on entirely by {checkpoint} "
               f"(demonstrations and test outputs): {_some(whole)}. Their score would measure memorisation; "
@@ -332,8 +343,11 @@ def run_simulate(args) -> int:
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     table = "\n".join(lines)
-    (out / "sweep.md").write_text(table + "\n")
-    summary = [{k: v for k, v in r.items() if k not in ("submission", "tasks")} for r in rows]
+    # The protocol travels with every copy of the figures: a sweep table or summary row read alone
+    # must still say whether these tasks were unseen.
+    (out / "sweep.md").write_text(f"{args.title}\n\n{protocol}\n\n{table}\n")
+    summary = [{"protocol": protocol, **{k: v for k, v in r.items() if k not in ("submission", "tasks")}}
+               for r in rows]
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table)
     print(f"[simulate] base: score {base['score']:.4f} (per-output {base.get('per_output', 0):.4f}, pass@1 "

@@ -32,7 +32,7 @@ def former_decode(tokens: np.ndarray, side: int):
 def inference(path: str):
     from submission.augment import Aug
     from submission.checkpoint import load_model
-    from submission.data import inference_side
+    from submission.data import predict_side
     from submission.inference import (decode_views, gather_candidates, make_viewset, rank_by_votes, run_views,
                                       solved_at, task_views)
     from submission.tasks import load_tasks, select_tasks
@@ -54,7 +54,7 @@ def inference(path: str):
             owner.append(t.id)
             views.append(task_views(rec["dihedrals"].numpy(), rec["colours"].numpy(), pm["task_base"][i],
                                     pm["task_count"][i], args["eval_views"]))
-            sides.append(inference_side(t.train, x, model.cfg.canvas_side))
+            sides.append(predict_side(model.cfg, t.train, x))  # the trainer's and the entry's rule
     vs = make_viewset(items, sides, views)
     cpu = torch.autocast(device_type="cpu", enabled=False)
 

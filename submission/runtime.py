@@ -5,6 +5,7 @@ runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs,
 """
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from dataclasses import dataclass
@@ -53,6 +54,21 @@ def pick_device(requested: str = "auto") -> tuple[torch.device, str]:
     return torch.device("cpu"), f"no GPU found; CPU with {torch.get_num_threads()} threads"
 
 
+TIMEOUT_ENV = "TRM_COLLECTIVE_TIMEOUT_MIN"
+
+
+def collective_timeout_minutes() -> float:
+    """How long a rank waits in one collective before the run aborts: $TRM_COLLECTIVE_TIMEOUT_MIN, 60 by default."""
+    raw = os.environ.get(TIMEOUT_ENV, "60")
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = -1.0
+    if not minutes > 0:
+        raise SystemExit(f"error: {TIMEOUT_ENV}={raw!r}: expected a positive number of minutes")
+    return minutes
+
+
 def compute_init(requested: str = "auto", bf16: bool = True, quiet: bool = False) -> Compute:
     """Set up device and (under torchrun) the process group. Prints the choice once."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -64,9 +80,13 @@ def compute_init(requested: str = "auto", bf16: bool = True, quiet: bool = False
         if dev.type == "cuda":
             dev = torch.device("cuda", local)
             torch.cuda.set_device(dev)
+        # Ranks wait inside a collective for the slowest: the last of an evaluation's uneven shares,
+        # rank 0 writing a checkpoint. torch's default of 10 minutes would abort a multi-day run on
+        # slow cards; an hour still ends a run whose rank truly hung.
+        minutes = collective_timeout_minutes()
         if not dist.is_initialized():
-            dist.init_process_group(backend=backend)
-        why += f"; torchrun world size {world} ({backend})"
+            dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=minutes))
+        why += f"; torchrun world size {world} ({backend}); collectives wait up to {minutes:g} min ({TIMEOUT_ENV})"
     amp = torch.bfloat16 if (dev.type == "cuda" and bf16) else None
     why += "; bf16 autocast" if amp else "; float32 (bf16 matmul is slow on CPUs)"
     if dev.type == "cuda":

@@ -97,10 +97,17 @@ def test_paper_presets_hold_the_reference_recipe():
                      halt_exploration_prob=0.1, puzzle_emb_len=16, canvas_side=30, mixer="attention",
                      global_batch_size=768, lr=1e-4, puzzle_lr=1e-2, weight_decay=0.1, puzzle_weight_decay=0.1,
                      warmup_steps=2000, lr_min_ratio=1.0, grad_clip=0.0, ema=0.999, num_aug=1001, eval_views=1001,
-                     edge_features=0)
+                     edge_features=0,
+                     # dataset/build_arc_dataset.py: colour 0 is never permuted; every example of an
+                     # augmented puzzle but one is translated once, at build time; the cell where the
+                     # EOS row and column would meet stays PAD.
+                     keep_black=True, translate_mode="fixed", eos_corner=False)
+    # Kit choices the README lists under "What differs": 2-D rotary over buckets of canvas sides.
+    kit = dict(pos_encoding="rope2d", max_buckets=8)
     for name, translate in (("paper-arc1", 0.76), ("paper-arc2", 0.77)):
         got = {k: PRESETS[name][k] for k in reference}
         assert got == reference, name
+        assert {k: PRESETS[name][k] for k in kit} == kit, name
         assert PRESETS[name]["translate_prob"] == translate
         # SwiGLU inner size: round(4 D 2/3) rounded up to a multiple of 256 -> 1536 at D 512
         assert PRESETS[name]["mlp_inner"] == -(-round(4 * 512 * 2 / 3) // 256) * 256 == 1536

@@ -45,7 +45,9 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     page = (out / "report.html").read_text()
     assert all(t.id in page for t in tasks)
     assert "unseen tasks: none of them appears in the checkpoint" in page
-    assert (out / "sweep.md").read_text().count("\n") == 4  # header, rule, two rows
+    sweep = (out / "sweep.md").read_text().splitlines()
+    assert sweep[2].startswith("unseen tasks: none of them") and len(sweep) == 8  # title, protocol, table of 2 rows
+    assert all(r["protocol"].startswith("unseen tasks") for r in rows)
     # `report` draws an existing submission the same way.
     r = subprocess.run([sys.executable, "-m", "offline_eval", "report", str(sub), "arc1/eval", "--max-side", "6",
                         "--first", "2", "--out", str(tmp_path / "rep")], cwd=ROOT, capture_output=True, text=True,
@@ -122,6 +124,25 @@ def test_simulate_refuses_tasks_seen_in_pretraining(tiny_run, tmp_path, capsys):
     assert "--paper-protocol" in err and not (tmp_path / "b" / "base").exists()
 
 
+def test_simulate_refuses_a_checkpoint_that_does_not_say_what_it_trained_on(tiny_run, tmp_path, capsys):
+    """A meta without the puzzle map's task ids or the held-out list cannot show that the scored tasks
+    are unseen: simulate refuses it (exit 2, naming what is missing) rather than treat it as unseen."""
+    from offline_eval.__main__ import main
+    unseen = small_ids("arc1/eval", 1)  # the tiny run never saw arc1/eval: with its meta whole it would run
+    for drop in ("puzzle_map", "heldout_tasks"):
+        ck = tmp_path / f"ck-{drop}"
+        shutil.copytree(tiny_run / "best", ck)
+        meta = json.loads((ck / "meta.json").read_text())
+        meta.pop(drop) if drop in meta else meta["data"].pop(drop)
+        (ck / "meta.json").write_text(json.dumps(meta))
+        code = main(["simulate", "--checkpoint", str(ck), "--data", "arc1/eval", "--tasks", unseen[0],
+                     "--time-limit", "15", "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "cannot tell which tasks its pretraining saw" in err and drop in err
+        assert not (tmp_path / "o" / "base").exists()
+
+
 def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny_run, tmp_path):
     """--notebook: each run's notebook starts the entry with that run's flags (--entry-args for all, the
     sweep value for its row) and the margin given, and writes the candidates for the oracle figures.
@@ -145,6 +166,9 @@ def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny
     assert votes.index("--vote poe") > votes.index("--vote votes"), votes  # after the notebook's own VOTE: it wins
     page = (out / "report.html").read_text()
     assert "[paper protocol, not unseen tasks]" in html.unescape(page)
+    # The sweep table and every summary row carry the label too: a figure copied from them alone keeps it.
+    assert "[paper protocol, not unseen tasks]" in (out / "sweep.md").read_text()
+    assert all(r["protocol"].startswith("paper protocol: ") for r in rows.values())
     assert "paper protocol: the checkpoint pretrained on the demonstrations of 1 of these 1 tasks" in page
 
 

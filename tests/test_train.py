@@ -110,13 +110,17 @@ def runs(tmp_path_factory):
                      ",".join(train_ids + held_ids)),
         "tasks_ids": (train_ids, held_ids),
         "layout": Run(tmp / "layout", "--steps", "2", "--max-side", "5", "--first", "2"),
+        "buckets": Run(tmp / "buckets", "--steps", "2", "--max-side", "5", "--first", "4"),
     }
     r["B"].wait()
     r["B_first_meta"] = json.loads((tmp / "B" / "last" / "meta.json").read_text()) if r["B"].rc == 0 else None
     r["B2"] = Run(tmp / "B", *RESUME_RUN, "--steps", str(N), "--resume")  # same folder: continues B
     r["layout"].wait()
     r["layout2"] = Run(tmp / "layout", "--steps", "3", "--max-side", "5", "--first", "2", "--resume", "--eos-corner", "off")
-    for k in ("loss", "A", "B2", "timeout", "overlap", "mlp", "rope1d", "tasks", "layout2"):
+    r["buckets"].wait()
+    r["buckets2"] = Run(tmp / "buckets", "--steps", "3", "--max-side", "5", "--first", "4", "--resume",
+                        "--max-buckets", "1")
+    for k in ("loss", "A", "B2", "timeout", "overlap", "mlp", "rope1d", "tasks", "layout2", "buckets2"):
         r[k].wait()
     r["wall_s"] = time.time() - t0
     return r
@@ -169,6 +173,19 @@ def test_resume_says_when_the_canvas_layout_changes(runs):
     assert "canvas layout changes" not in a.text
     assert "[resume] canvas layout changes" in b.text and "continues with False" in b.text
     assert json.loads((b.out / "last" / "meta.json").read_text())["model_config"]["eos_corner"] is False
+
+
+def test_resume_refuses_other_buckets_with_a_message(runs):
+    """The same number of processes, fewer buckets (--max-buckets 1): the saved carries and sample
+    queues are per bucket, so the resume stops with a message naming both bucket lists, not a
+    traceback, and leaves the checkpoint as it was."""
+    a, b = runs["buckets"], runs["buckets2"]
+    a.check()
+    saved = json.loads((a.out / "last" / "meta.json").read_text())
+    assert len(saved["buckets"]) > 1, saved["buckets"]  # else the second run would not change them
+    assert b.rc != 0 and "Traceback" not in b.text, b.text[-3000:]
+    assert f"trained on canvas buckets {saved['buckets']}; this run chose [8]" in b.text, b.text[-3000:]
+    assert json.loads((a.out / "last" / "meta.json").read_text())["step"] == 2
 
 
 def test_checkpoint_folders(runs):
@@ -226,6 +243,18 @@ def test_fixed_canvas_models_are_evaluated_on_the_full_canvas(runs):
         evals = [m for m in run.metrics() if m.get("event") == "eval"]
         assert [m["step"] for m in evals] == [2, 4], name  # the first evaluation ran
         assert all(m["eval_sides"] == [8] for m in evals), (name, [m["eval_sides"] for m in evals])
+
+
+def test_reference_ablations_script_predicts_on_the_models_canvas(runs):
+    """scripts/reference_ablations.py measures held-out pass@2 as the trainer does: on the side
+    predict_side gives, so a fixed-canvas model (here the MLP mixer, whose token matrix is the full
+    canvas's size) runs rather than meeting a smaller guessed canvas."""
+    run = runs["mlp"]
+    run.check()
+    p = subprocess.run([sys.executable, "scripts/reference_ablations.py", "inference", str(run.out / "last")],
+                       cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "halt all, reference crop: pass@1" in p.stdout and "halt act, reference crop: pass@1" in p.stdout, p.stdout
 
 
 def test_tasks_flag_selects_by_id(runs):
@@ -368,7 +397,7 @@ def test_torchrun_resume_parallel_eval_and_identical_ranks(tmp_path):
                        timeout=TIMEOUT_S)
     text = p.stdout + p.stderr
     assert p.returncode == 0, text[-3000:]
-    assert "torchrun world size 2 (gloo)" in text
+    assert "torchrun world size 2 (gloo); collectives wait up to 60 min" in text
     assert "written by 1 process(es), now 2" in text
     assert "the sample stream continues exactly" in text  # one global stream, sliced across the ranks
     meta = json.loads((out / "last" / "meta.json").read_text())

@@ -230,6 +230,10 @@ if C.resume:
                f"{not C.eos_corner}, this run continues with {C.eos_corner} (--eos-corner {'off' if C.eos_corner else 'on'} keeps it)")
     if saved_world == compute.world_size:
         r = compute.rank
+        saved_buckets = js["sampler"][0].get("buckets")
+        if saved_buckets is not None and list(saved_buckets) != buckets:  # its carries and queues are per bucket
+            sys.exit(f"error: {last} was trained on canvas buckets {list(saved_buckets)}; this run chose {buckets} "
+                     "(from --max-buckets, --canvas-side, the tasks and --mixer/--pos-encoding): resume with the same")
         carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
         if [c.steps.shape[0] for c in carries] != rows:
             sys.exit(f"error: {last} holds carries of {[c.steps.shape[0] for c in carries]} rows per bucket; this run "
@@ -237,8 +241,11 @@ if C.resume:
         # An older kit's ranks each kept their own stream: every rank continues rank 0's, sliced.
         per_rank = saved_world > 1 and js["sampler"][0].get("stream") != "global"
         src = 0 if per_rank else r
-        sampler.load_state({k[len(f"r{src}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{src}.sampler.")},
-                           js["sampler"][src])
+        try:
+            sampler.load_state({k[len(f"r{src}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{src}.sampler.")},
+                               js["sampler"][src])
+        except ValueError as e:
+            sys.exit(f"error: {last}: {e}")
         explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu())
         print0(f"[resume] from {last} at step {start_step}" + (
             ": its ranks kept their own sample streams (an older kit); every rank now continues rank 0's "
