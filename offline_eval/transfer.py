@@ -295,7 +295,10 @@ def run_transfer(args) -> int:
                           "k_limit_s": round(limit, 1)}
             # Integrity: K's checkpoint must not have seen a U task in any role.
             from submission.checkpoint import load_meta
-            whole, held = simulate.seen_in_pretraining(load_meta(pd / "Kpre" / "last"), [t.id for t in U])
+            try:
+                whole, held = simulate.seen_in_pretraining(load_meta(pd / "Kpre" / "last"), [t.id for t in U])
+            except ValueError as e:
+                raise SystemExit(f"error: {pd / 'Kpre' / 'last'}: {e}")
             if whole or held:
                 raise SystemExit(f"error: K's pretraining saw U tasks ({(whole + held)[:5]}): not an unseen-task run")
             inp, work = simulate._layout(sd / "K", challenges, pd / "Kpre" / "last")

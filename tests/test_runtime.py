@@ -31,7 +31,7 @@ def test_collective_timeout_from_the_environment(recorded, monkeypatch):
     monkeypatch.setenv(runtime.TIMEOUT_ENV, "1.5")
     runtime.compute_init("cpu")
     assert recorded[0]["timeout"] == datetime.timedelta(seconds=90)
-    for bad in ("0", "-3", "soon"):
+    for bad in ("0", "-3", "soon", "inf", "nan", "1e12"):
         monkeypatch.setenv(runtime.TIMEOUT_ENV, bad)
         with pytest.raises(SystemExit, match="expected a positive number of minutes"):
             runtime.compute_init("cpu")

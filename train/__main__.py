@@ -228,12 +228,11 @@ if C.resume:
     if bool(meta.get("model_config", {}).get("eos_corner", True)) != C.eos_corner:  # a meta without it: the first layout
         print0(f"[resume] canvas layout changes: {last} was trained with eos_corner "
                f"{not C.eos_corner}, this run continues with {C.eos_corner} (--eos-corner {'off' if C.eos_corner else 'on'} keeps it)")
-    if saved_world == compute.world_size:
+    # Carries and sample queues are kept per bucket: only the same buckets on the same number of
+    # processes continue them; otherwise the run continues as on another GPU count (below).
+    saved_buckets = list(js["sampler"][0].get("buckets", sampler.buckets))
+    if saved_world == compute.world_size and saved_buckets == sampler.buckets:
         r = compute.rank
-        saved_buckets = js["sampler"][0].get("buckets")
-        if saved_buckets is not None and list(saved_buckets) != buckets:  # its carries and queues are per bucket
-            sys.exit(f"error: {last} was trained on canvas buckets {list(saved_buckets)}; this run chose {buckets} "
-                     "(from --max-buckets, --canvas-side, the tasks and --mixer/--pos-encoding): resume with the same")
         carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
         if [c.steps.shape[0] for c in carries] != rows:
             sys.exit(f"error: {last} holds carries of {[c.steps.shape[0] for c in carries]} rows per bucket; this run "
@@ -269,8 +268,11 @@ if C.resume:
                                    int(np.random.SeedSequence([C.seed, start_step, 1]).generate_state(1)[0]))
             stream = f"the sample stream is drawn afresh ({e})"
         explore_gen.manual_seed(int(np.random.SeedSequence([C.seed, compute.rank, start_step]).generate_state(1)[0]))
-        print0(f"[resume] from {last} at step {start_step}: written by {saved_world} process(es), now "
-               f"{compute.world_size}. Weights, EMA, optimizer, step and schedule continue exactly, and {stream}; "
+        changed = (f"written by {saved_world} process(es), now {compute.world_size}" if saved_world != compute.world_size
+                   else f"its canvas buckets were {saved_buckets}, now {sampler.buckets} (--max-buckets "
+                        f"{meta.get('args', {}).get('max_buckets')} keeps them)")
+        print0(f"[resume] from {last} at step {start_step}: {changed}. Weights, EMA, optimizer, step and schedule "
+               f"continue exactly, and {stream}; "
                f"ACT carries start empty and each rank's exploration RNG is re-derived (seed, rank, step)")
 
 # -----------------------------------------------------------------------------
@@ -292,8 +294,8 @@ for task in eval_tasks:
 def evaluate() -> dict:
     """pass@1 / pass@2 on the held-out test pairs with the EMA weights. Every rank predicts its strided
     share of the test inputs (items rank, rank + W, ...) at once and the per-item results are gathered,
-    so under torchrun no rank waits out a whole evaluation in a collective (whose timeout is 10 minutes
-    by default) and every rank returns the same figures."""
+    so under torchrun no rank waits out a whole evaluation in a collective (whose timeout is
+    $TRM_COLLECTIVE_TIMEOUT_MIN, 60 minutes by default) and every rank returns the same figures."""
     if ema:
         eval_model.load_state_dict({**ema, "puzzle_emb": raw.puzzle_emb, "y_init": raw.y_init, "z_init": raw.z_init}, strict=False)
         eval_model.puzzle_emb = raw.puzzle_emb
