@@ -6,7 +6,6 @@ runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs,
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -65,8 +64,8 @@ def collective_timeout_minutes() -> float:
         minutes = float(raw)
     except ValueError:
         minutes = -1.0
-    if not (minutes > 0 and math.isfinite(minutes) and minutes < 1e6):  # timedelta overflows near 1e9 minutes
-        raise SystemExit(f"error: {TIMEOUT_ENV}={raw!r}: expected a positive number of minutes")
+    if not 0 < minutes < 1e6:  # NaN fails too; timedelta overflows near 1e9 minutes
+        raise SystemExit(f"error: {TIMEOUT_ENV}={raw!r}: expected a positive number of minutes, under a million")
     return minutes
 
 
@@ -81,12 +80,12 @@ def compute_init(requested: str = "auto", bf16: bool = True, quiet: bool = False
         if dev.type == "cuda":
             dev = torch.device("cuda", local)
             torch.cuda.set_device(dev)
-        # Ranks wait inside a collective for the slowest: the last of an evaluation's uneven shares,
-        # rank 0 writing a checkpoint. torch's default of 10 minutes would abort a multi-day run on
-        # slow cards; an hour still ends a run whose rank truly hung.
-        # (It bounds the start-up rendezvous too: a rank that never starts holds the others that long.)
         why += f"; torchrun world size {world} ({backend})"
         if not dist.is_initialized():  # a group opened by the caller keeps its own timeout
+            # Ranks wait inside a collective for the slowest: the last of an evaluation's uneven shares,
+            # rank 0 writing a checkpoint. torch's default of 10 minutes would abort a multi-day run on
+            # slow cards; an hour still ends a run whose rank truly hung. (It bounds the start-up
+            # rendezvous too: a rank that never starts holds the others that long.)
             minutes = collective_timeout_minutes()
             dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=minutes))
             why += f"; collectives wait up to {minutes:g} min ({TIMEOUT_ENV})"

@@ -230,7 +230,7 @@ if C.resume:
                f"{not C.eos_corner}, this run continues with {C.eos_corner} (--eos-corner {'off' if C.eos_corner else 'on'} keeps it)")
     # Carries and sample queues are kept per bucket: only the same buckets on the same number of
     # processes continue them; otherwise the run continues as on another GPU count (below).
-    saved_buckets = list(js["sampler"][0].get("buckets", sampler.buckets))
+    saved_buckets = list(js["sampler"][0]["buckets"])
     if saved_world == compute.world_size and saved_buckets == sampler.buckets:
         r = compute.rank
         carries = [Carry.from_tensors(st, f"r{r}.carry{b}", device) for b in range(len(buckets))]
@@ -240,11 +240,8 @@ if C.resume:
         # An older kit's ranks each kept their own stream: every rank continues rank 0's, sliced.
         per_rank = saved_world > 1 and js["sampler"][0].get("stream") != "global"
         src = 0 if per_rank else r
-        try:
-            sampler.load_state({k[len(f"r{src}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{src}.sampler.")},
-                               js["sampler"][src])
-        except ValueError as e:
-            sys.exit(f"error: {last}: {e}")
+        sampler.load_state({k[len(f"r{src}."):]: v.numpy() for k, v in st.items() if k.startswith(f"r{src}.sampler.")},
+                           js["sampler"][src])  # same buckets (above) and rows per bucket (the carries): it fits
         explore_gen.set_state(st[f"r{r}.explore_rng"].to(torch.uint8).cpu())
         print0(f"[resume] from {last} at step {start_step}" + (
             ": its ranks kept their own sample streams (an older kit); every rank now continues rank 0's "
