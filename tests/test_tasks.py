@@ -422,3 +422,30 @@ def test_round_trip_real_tasks(tmp_path):
     ch_path = write_json(tmp_path / "ch.json", T.tasks_to_challenges(tasks))
     sol_path = write_json(tmp_path / "sol.json", T.tasks_to_solutions(tasks))
     assert T.load_challenges(ch_path, sol_path) == tasks
+
+
+def test_content_identity_finds_the_arc1_task_that_has_two_ids():
+    # Hand-checked fact: ARC-AGI-1 training 40853293 and evaluation 070dd51e hold the same grids.
+    from submission.tasks import ContentIndex, load_tasks, task_fingerprint
+    train = {t.id: t for t in load_tasks("arc1/train")}
+    ev = {t.id: t for t in load_tasks("arc1/eval")}
+    a, b = train["40853293"], ev["070dd51e"]
+    assert all(np.array_equal(x, y) for x, y in zip(a.grids(), b.grids()))  # the fact itself
+    assert task_fingerprint(a) == task_fingerprint(b)
+    index = ContentIndex.of(train.values())
+    assert index.match(b) == "40853293 (same content)"
+    assert sum(index.match(t) is not None for t in ev.values()) == 1  # the only one
+
+
+def test_content_identity_ignores_order_and_id_and_sees_near_copies():
+    from submission.tasks import ContentIndex, Task, task_fingerprint
+    g = lambda *rows: np.array(rows, dtype=np.uint8)
+    pairs = [(g([1, 2]), g([2, 1])), (g([3], [4]), g([4], [3]))]
+    t = Task("a", pairs, [g([5, 6])])
+    assert task_fingerprint(Task("b", pairs[::-1], [g([5, 6])])) == task_fingerprint(t)
+    assert task_fingerprint(Task("a", pairs, [g([6, 5])])) != task_fingerprint(t)
+    assert task_fingerprint(Task("a", [(g([1, 2]), g([1, 2]))], [g([5, 6])])) != task_fingerprint(t)
+    index = ContentIndex.of([t])
+    assert index.match(Task("c", pairs[:1] + [(g([7]), g([8]))], [g([9])])) == "a (shares a demonstration pair)"
+    assert index.match(Task("d", [(g([7]), g([8]))], [g([5, 6])])) == "a (shares a test input)"
+    assert index.match(Task("e", [(g([7]), g([8]))], [g([9])])) is None
