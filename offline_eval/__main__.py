@@ -29,7 +29,8 @@ COMMANDS = [
      simulate.add_simulate_args, simulate.run_simulate),
     ("report", "score an existing submission and write an HTML report with grids",
      simulate.add_report_args, simulate.run_report),
-    ("baselines", "score trivial rules (identity, demonstration outputs, a fitting dihedral) on a task set",
+    ("baselines", "score trivial rules (identity, demonstration outputs, a fitting dihedral, colour map, both, "
+     "upscale or tile) on a task set",
      baselines.add_baselines_args, baselines.run_baselines),
     ("transfer", "paper protocol (U's demonstrations in pretraining) against the Kaggle protocol (pretrain "
      "without U, then test-time training on U), same tasks, machine and seeds",

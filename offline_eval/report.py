@@ -1,7 +1,9 @@
 """Write a self-contained HTML report of a scored run, plus one PNG per task.
 
 out_dir/report.html holds, top to bottom: the run's meta (which tasks, checkpoint, training data,
-budget), the summary scores, the plots, a per-task table, then every task: its demonstrations
+budget), the summary scores, the rule baselines on the same tasks with the margin over the best one
+(when given: offline_eval/baselines.py compare), the plots, a per-task table (each task marked
+solved by the model only, a rule only, or both), then every task: its demonstrations
 (input -> output) and, for each test input, attempt 1 and attempt 2 framed green (right) or red
 (wrong) beside the truth. Grids are inline SVG, so the file needs nothing else to open.
 out_dir/png/<task_id>.png shows the same task in the same layout, for sharing one task.
@@ -34,6 +36,9 @@ figcaption { font-size: 11px; color: #555; margin-top: 2px; }
 section.task { border-top: 2px solid #ddd; padding-top: 8px; margin-top: 20px; }
 .right { color: #1E9E3E; } .wrong { color: #E0281B; }
 .plots { display: flex; flex-wrap: wrap; gap: 12px; }
+tr.best td, tr.best th { font-weight: bold; }
+.mark { font-size: 12px; padding: 1px 5px; border-radius: 3px; background: #eee; }
+.mark.model-only { background: #d6f1dc; } .mark.rule-only { background: #f6dcd9; } .mark.both { background: #fdf0c4; }
 """
 
 
@@ -108,10 +113,41 @@ def _summary_html(scores):
     return "<table>" + "".join(rows) + "</table>"
 
 
-def _task_table_html(tasks_view, scores):
+def mark_html(baselines, tid):
+    """The task's mark (model only / rule only / both) and the rules that solve it, or ''."""
+    mark = (baselines or {}).get("marks", {}).get(tid)
+    if mark is None:
+        return ""
+    rules = baselines.get("rules_by_task", {}).get(tid, [])
+    return (f"<span class='mark {mark.replace(' ', '-')}'>{html.escape(mark)}</span>"
+            + (f" <small>{html.escape(', '.join(rules))}</small>" if rules else ""))
+
+
+def rules_table_html(rules, best):
+    """A table of rule baselines ({name: {"score", "solved"}}), the best one in bold."""
+    rows = ["<tr><th>rule (2 attempts)</th><th>score</th><th>tasks solved</th><th>which</th></tr>"]
+    for name, r in rules.items():
+        cls = " class='best'" if name == best else ""
+        rows.append(f"<tr{cls}><td>{html.escape(name)}</td><td class='num'>{r['score']:.4f}</td>"
+                    f"<td class='num'>{len(r['solved'])}</td><td>{html.escape(', '.join(r['solved']))}</td></tr>")
+    return "<table id='baselines'>" + "".join(rows) + "</table>"
+
+
+def _baselines_html(c):
+    """The rule baselines on the same tasks, the best one in bold, and the model's margin over it."""
+    ratio = f"{c['ratio']:.2f}x" if c["ratio"] is not None else "ratio undefined: the best rule scores 0"
+    counts = ", ".join(f"{m} {len(c[m.replace(' ', '_')])}" for m in ("model only", "rule only", "both"))
+    return (f"<p id='margin'><b>margin over the best rule ({html.escape(c['best_rule'])}): "
+            f"{c['model']:.4f} - {c['best_score']:.4f} = {c['margin']:+.4f}</b> ({html.escape(ratio)}), on the same "
+            f"{c['n_tasks']} tasks. Tasks solved by {html.escape(counts)} (marked in the table below).</p>"
+            + rules_table_html(c["rules"], c["best_rule"]))
+
+
+def _task_table_html(tasks_view, scores, baselines=None):
     pass1 = scores.get("tasks_pass1", {})
     outputs = scores.get("outputs", {})
-    rows = ["<tr><th>task</th><th>score</th><th>pass@1</th><th>outputs</th><th>png</th></tr>"]
+    rules_col = "<th>model / rules</th>" if baselines else ""
+    rows = [f"<tr><th>task</th><th>score</th><th>pass@1</th><th>outputs</th>{rules_col}<th>png</th></tr>"]
     for view in tasks_view:
         tid = str(view["id"])
         marks = "".join("1" if o["attempt_1_correct"] else "2" if o["attempt_2_correct"] else "-"
@@ -122,12 +158,17 @@ def _task_table_html(tasks_view, scores):
             f"<td class='num'>{_fmt(float(view.get('score', 0.0)))}</td>"
             f"<td class='num'>{_fmt(float(p1)) if p1 is not None else ''}</td>"
             f"<td class='num'>{marks}</td>"
-            f"<td><a href='png/{safe_name(tid)}.png'>png</a></td></tr>")
-    legend = "<p>outputs: 1 = attempt_1 right, 2 = only attempt_2 right, - = neither</p>"
+            + (f"<td>{mark_html(baselines, tid)}</td>" if baselines else "")
+            + f"<td><a href='png/{safe_name(tid)}.png'>png</a></td></tr>")
+    legend = "<p>outputs: 1 = attempt_1 right, 2 = only attempt_2 right, - = neither"
+    if baselines:
+        legend += ("; model / rules: solved (at least one test output right) by the model only, by a rule "
+                   "only (the rules named), or by both")
+    legend += "</p>"
     return legend + "<table>" + "".join(rows) + "</table>"
 
 
-def _task_html(view, png=None):
+def _task_html(view, png=None, baselines=None):
     """One task drawn; `png` is the href of its PNG (default png/<task id>.png)."""
     tid = str(view["id"])
     png = png or f"png/{safe_name(tid)}.png"
@@ -135,7 +176,7 @@ def _task_html(view, png=None):
     score = float(view.get("score", 0.0))
     parts = [f"<section class='task' id='task-{html.escape(tid)}'>",
              f"<h2>{html.escape(tid)} <small>score {score:.3f} · "
-             f"<a href='{html.escape(png)}'>png</a></small></h2>",
+             f"<a href='{html.escape(png)}'>png</a></small> {mark_html(baselines, tid)}</h2>",
              "<h3>demonstrations</h3><div class='row'>"]
     for k, (inp, out) in enumerate(view.get("train", [])):
         parts.append(f"<div class='pair'>{_figure(grid_svg(inp, cell), f'input {k}')}"
@@ -178,12 +219,13 @@ def _task_png(view, path):
 # The report
 
 
-def write_report(out_dir, tasks_view, scores, plots, title, meta):
+def write_report(out_dir, tasks_view, scores, plots, title, meta, baselines=None):
     """Write out_dir/report.html and out_dir/png/<task_id>.png; return the HTML path.
 
     scores: a score_submission result (missing keys are left out of the summary).
     plots: SVG strings (e.g. from render.line_plot_svg), shown under the summary.
     meta: what the run was, shown first: {"tasks": ..., "checkpoint": ..., "trained on": ..., ...}.
+    baselines: offline_eval.baselines.compare of these scores on the same tasks, or None.
     """
     out_dir = Path(out_dir)
     png_dir = out_dir / "png"
@@ -191,11 +233,13 @@ def write_report(out_dir, tasks_view, scores, plots, title, meta):
 
     body = [f"<h1>{html.escape(title)}</h1>", _meta_html(meta),
             "<h2>summary</h2>", _summary_html(scores)]
+    if baselines:
+        body += ["<h2>rule baselines</h2>", _baselines_html(baselines)]
     if plots:
         body.append("<div class='plots'>" + "".join(plots) + "</div>")
-    body += ["<h2>tasks</h2>", _task_table_html(tasks_view, scores)]
+    body += ["<h2>tasks</h2>", _task_table_html(tasks_view, scores, baselines)]
     for view in tasks_view:
-        body.append(_task_html(view))
+        body.append(_task_html(view, baselines=baselines))
         _task_png(view, png_dir / f"{safe_name(view['id'])}.png")
 
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"

@@ -12,6 +12,10 @@ For each configuration (the base one, then one per --sweep value):
      pass@K (is the truth among the first K candidates at all);
   4. write OUT/report.html (the base run) and OUT/sweep.md (one row per configuration).
 
+Every score is set beside the rule baselines on the same tasks (offline_eval/baselines.py): stdout,
+sweep.md, each summary.json row (baselines, best_rule, margin = score - best rule's score, ratio, and
+the tasks solved by the model only / a rule only / both) and the report (a table and per-task marks).
+
 Before any of that, the checkpoint's meta is read: a scored task that its pretraining saw in any role
 makes the simulation refuse (exit 2). Trained on entirely (test outputs included): always refused.
 Held out (demonstrations trained on, augmentations drawn from its test inputs, best/ chosen by pass@2
@@ -36,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from offline_eval import report, scoring
+from offline_eval.baselines import compare, format_comparison, score_baselines, summary_fields
 from offline_eval.render import line_plot_svg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,12 +156,18 @@ def _oracle(cands: dict, solutions: dict) -> dict:
 
 
 def _ttt_losses(log: str) -> dict:
-    """{shard: [(step, loss), ...]} from the entry's test-time training progress lines
+    """{shard: [(step, loss), ...]} from the entry's log: each shard's loss curve, logged once at the
+    end of its training ("[ttt] shard 3: loss curve (...) 16:1.2345 32:1.1020 ..."; at most 65 points),
+    or for a shard without one (killed before its training ended) its progress lines, logged every 30 s
     ("[ttt] shard 3: step 332/1098 loss 1.0776 ...")."""
-    series: dict = {}
+    curves: dict = {}
+    for m in re.finditer(r"shard (\d+): loss curve [^)\n]*\)(.*)", log):
+        curves[f"shard {m.group(1)}"] = [(float(a), float(b)) for a, b in
+                                         re.findall(r"(\d+):([-+0-9.e]+|nan|inf)", m.group(2))]
+    progress: dict = {}
     for m in re.finditer(r"shard (\d+): step (\d+)\S* loss ([0-9.]+)", log):
-        series.setdefault(f"shard {m.group(1)}", []).append((float(m.group(2)), float(m.group(3))))
-    return series
+        progress.setdefault(f"shard {m.group(1)}", []).append((float(m.group(2)), float(m.group(3))))
+    return {k: curves.get(k) or progress.get(k) for k in sorted({*curves, *progress}, key=lambda k: int(k.split()[1]))}
 
 
 def simulate_one(name: str, out: Path, challenges: dict, solutions: dict, checkpoint: Path, flags: list, args) -> dict:
@@ -231,9 +242,11 @@ def run_report(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     scores = scoring.score_submission(sub, solutions)
+    c = compare(scores["tasks"], tasks)
     path = report.write_report(Path(args.out), task_views(tasks, sub, scores), scores, [], args.title,
-                               {"submission": args.submission, "tasks": f"{len(tasks)} from {args.data}"})
+                               {"submission": args.submission, "tasks": f"{len(tasks)} from {args.data}"}, baselines=c)
     print(f"score {scores['score']:.4f} on {len(tasks)} tasks; report: {path}")
+    print(format_comparison(c, "score"))
     return 0
 
 
@@ -251,6 +264,24 @@ def seen_in_pretraining(meta: dict, task_ids) -> tuple[list, list]:
     whole = sorted(t for t in task_ids if t in in_table and t not in heldout)
     held = sorted(t for t in task_ids if t in heldout)
     return whole, held
+
+
+def describe_pretraining(meta: dict) -> str:
+    """What a checkpoint's pretraining saw, in words, from its meta: e.g. "the demonstrations of
+    arc1/train (their test pairs held out; 179 tasks), tasks up to 10x10; 4500 steps, preset cpu-small"."""
+    data = meta.get("data", {})
+    train = [s for s in data.get("train") or [] if s != "none"]
+    held = [s for s in data.get("eval") or [] if s != "none"]
+    parts = []
+    if train:
+        parts.append(f"every pair of {', '.join(train)} ({data.get('train_tasks', '?')} tasks)")
+    if held:
+        parts.append(f"the demonstrations of {', '.join(held)} (their test pairs held out; "
+                     f"{len(data.get('heldout_tasks', []))} tasks)")
+    text = " and ".join(parts) or "no tasks recorded"
+    if data.get("max_side"):
+        text += f", tasks up to {data['max_side']}x{data['max_side']}"
+    return f"{text}; {meta.get('step', '?')} steps, preset {meta.get('preset', '?')}"
 
 
 def _some(ids: list) -> str:
@@ -314,6 +345,12 @@ def run_simulate(args) -> int:
             configs.append((f"{axis}-{v}", base_flags + [SWEEP_AXES[axis], v]))
     rows = [simulate_one(name, out, challenges, solutions, checkpoint, flags, args) for name, flags in configs]
 
+    # ---- every row beside the rule baselines on the same tasks (an invalid file scores 0, as above) ----
+    rule_scores = score_baselines(tasks)
+    comparisons = [compare(r.get("tasks", {}) if r["valid"] else {}, tasks, rule_scores) for r in rows]
+    for r, c in zip(rows, comparisons):
+        r.update(summary_fields(c))
+
     # ---- report of the base run, sweep table of all ----
     base = rows[0]
     plots = []
@@ -330,26 +367,30 @@ def run_simulate(args) -> int:
     views = task_views(tasks, sub, scores)
     run_meta = {"protocol": protocol,
                 "tasks": f"{len(tasks)} from {args.data} (selection: max_side={args.max_side}, first={args.first})",
-                "checkpoint": str(checkpoint), "trained on": f"{meta.get('data', {}).get('train')} + demos of "
-                f"{meta.get('data', {}).get('eval')}, {meta.get('step')} steps, preset {meta.get('preset')}",
+                "checkpoint": str(checkpoint), "trained on": describe_pretraining(meta),
                 "budget": f"{args.time_limit:.0f}s wall-clock per run on this machine", "entry": "notebook" if args.notebook else "python -m submission",
                 "valid": base["valid"], "timed out": base["timed_out"], "exit code": base["exit_code"]}
     for k in ("votes@2", "poe@2", "oracle@1", "oracle@2", "oracle@5", "oracle@all"):
         if k in base:
             run_meta[k] = base[k]
-    path = report.write_report(out, views, scores, plots, args.title, run_meta)
-    cols = ["name", "valid", "timed_out", "wall_s", "score", "per_output", "pass1", "votes@2", "poe@2", "oracle@2", "oracle@all"]
+    path = report.write_report(out, views, scores, plots, args.title, run_meta, baselines=comparisons[0])
+    cols = ["name", "valid", "timed_out", "wall_s", "score", "margin", "per_output", "pass1", "votes@2", "poe@2",
+            "oracle@2", "oracle@all"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     table = "\n".join(lines)
     # The protocol travels with every copy of the figures: a sweep table or summary row read alone
     # must still say whether these tasks were unseen.
-    (out / "sweep.md").write_text(f"{args.title}\n\n{protocol}\n\n{table}\n")
+    rules = (f"{format_comparison(comparisons[0]).splitlines()[0]}; margin = score - the best rule's "
+             f"({comparisons[0]['best_rule']} {comparisons[0]['best_score']:.3f})")
+    (out / "sweep.md").write_text(f"{args.title}\n\n{protocol}\n\n{table}\n\n{rules}\n")
     summary = [{"protocol": protocol, **{k: v for k, v in r.items() if k not in ("submission", "tasks")}}
                for r in rows]
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table)
+    print(rules)
     print(f"[simulate] base: score {base['score']:.4f} (per-output {base.get('per_output', 0):.4f}, pass@1 "
           f"{base.get('pass1', 0):.4f}), valid {base['valid']}, {base['wall_s']}s; report: {path}")
+    print("[simulate] base: " + "\n[simulate] base: ".join(format_comparison(comparisons[0], "score").splitlines()[1:]))
     return 0

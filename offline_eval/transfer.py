@@ -12,9 +12,10 @@ both on the same tasks, machine, preset and seeds:
 
 U is a seeded fraction of --data (--split), or the tasks of --u-data (e.g. fresh synthetic
 instances of another seed, to measure families seen and unseen in pretraining). It prints P, K,
-K/P per seed with their spread, the tasks each solves, the rule baselines on U, and the compute
-each protocol spent on U: P's training seconds times U's share of the training pairs, against the
-entry's wall-clock limit (by default equal to it: --ttt-seconds auto). For synthetic tasks it adds
+K/P per seed with their spread, the tasks each solves, the rule baselines on U with each protocol's
+margin over the best rule (its score minus the rule's) and the U tasks solved by the model only, by
+a rule only or by both, and the compute each protocol spent on U: P's training seconds times U's
+share of the training pairs, against the entry's wall-clock limit (by default equal to it: --ttt-seconds auto). For synthetic tasks it adds
 the solve rate per family, split into families seen in A and families not seen.
 
 Jobs (P pretraining, K pretraining, K's entry) run --jobs at a time with the cores split evenly,
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from offline_eval import report, scoring
-from offline_eval.baselines import score_baselines
+from offline_eval.baselines import compare, ids_text, score_baselines, summary_fields
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -332,6 +333,12 @@ def run_transfer(args) -> int:
                "P_trainer_pass2": p_sum.get("pass2"), "K_valid": not problems,
                "P_solved": solved(scoring_p), "K_solved": solved(scoring_k), **budgets[s]}
         row["families"] = family_rates(U, A, scoring_p, scoring_k)
+        # Each protocol beside the rule baselines on U (an invalid K file scores 0, as above).
+        for key, tasks_scores in (("P", scoring_p["tasks"]), ("K", scoring_k["tasks"] if not problems else {})):
+            c = compare(tasks_scores, U, base_scores)
+            row[f"{key}_vs_rules"] = {k: v for k, v in summary_fields(c).items() if k not in ("baselines", "best_rule",
+                                                                                              "best_rule_score")}
+            row[f"{key}_marks"] = c["marks"]
         per_seed.append(row)
         if s == seeds[0]:
             views_p = simulate.task_views(U, sub_p, scoring_p)
@@ -342,9 +349,13 @@ def run_transfer(args) -> int:
               "pretraining_from": str(pre) if args.reuse_pretraining else None,
               "wall_s": round(time.time() - t0, 1), "seeds": per_seed,
               "baselines": {k: {"score": round(v["score"], 4), "solved": solved(v)} for k, v in base_scores.items()}}
+    rules_only = compare({}, U, base_scores)
+    result.update(best_rule=rules_only["best_rule"], best_rule_score=round(rules_only["best_score"], 4),
+                  rules_by_task=rules_only["rules_by_task"])
     for key in ("P", "K"):
         vals = [r[key] for r in per_seed]
         result[f"{key}_mean"], result[f"{key}_std"] = round(float(np.mean(vals)), 4), round(float(np.std(vals)), 4)
+        result[f"{key}_margin_mean"] = round(result[f"{key}_mean"] - result["best_rule_score"], 4)
     result["K/P_of_means"] = round(result["K_mean"] / result["P_mean"], 3) if result["P_mean"] > 0 else None
     (out / "transfer.json").write_text(json.dumps(result, indent=1))
     md = format_table(result)
@@ -386,13 +397,18 @@ def kind_rates(r: dict) -> dict:
 
 def format_table(r: dict) -> str:
     lines = [f"A {r['A']} tasks, U {r['U']} tasks (U's share of P's training pairs {r['u_share']}); preset {r['preset']}",
-             "", "| seed | P | K | K/P | P on U (s) | K limit (s) | P solved | K solved |", "|---|---|---|---|---|---|---|---|"]
+             "", "| seed | P | K | K/P | P - best rule | K - best rule | P on U (s) | K limit (s) | P solved | K solved |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["seeds"]:
         lines.append(f"| {s['seed']} | {s['P']:.3f} | {s['K']:.3f} | {s['K/P'] if s['K/P'] is not None else '-'} | "
+                     f"{s['P_vs_rules']['margin']:+.3f} | {s['K_vs_rules']['margin']:+.3f} | "
                      f"{s['p_on_u_s']} | {s['k_limit_s']} | {len(s['P_solved'])} | {len(s['K_solved'])} |")
     lines.append(f"| mean ± std | {r['P_mean']:.3f} ± {r['P_std']:.3f} | {r['K_mean']:.3f} ± {r['K_std']:.3f} | "
-                 f"{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'} | | | | |")
-    lines += ["", "Rule baselines on U: " + ", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())]
+                 f"{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'} | {r['P_margin_mean']:+.3f} | "
+                 f"{r['K_margin_mean']:+.3f} | | | | |")
+    lines += ["", "Rule baselines on U: " + ", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())
+              + f"; the best, {r['best_rule']} ({r['best_rule_score']:.3f}), is what 'P - best rule' and "
+                "'K - best rule' subtract"]
     fams = r["seeds"][0]["families"] if r["seeds"] else {}
     if fams:
         lines += ["", "| family | kind | seen in A | U tasks | P (mean over seeds) | K (mean over seeds) |",
@@ -406,6 +422,10 @@ def format_table(r: dict) -> str:
             lines.append(f"| {kind} | {'yes' if seen else 'no'} | {n} | {p:.3f} | {k:.3f} |")
     for s in r["seeds"]:
         lines += ["", f"seed {s['seed']}: P solved {', '.join(s['P_solved']) or '-'}; K solved {', '.join(s['K_solved']) or '-'}"]
+        for key in ("P", "K"):
+            v = s[f"{key}_vs_rules"]
+            lines.append(f"seed {s['seed']}, {key}: U tasks solved by the model only {ids_text(v['model_only'])}; by a rule "
+                         f"only {ids_text(v['rule_only'])}; by both {ids_text(v['both'])}")
     return "\n".join(lines)
 
 
@@ -420,15 +440,20 @@ def write_transfer_report(out: Path, r: dict, views_p: list, views_k: list, args
                                "entry args": r["entry_args"] or "-", "threads per run": r["threads_per_job"],
                                "pretrained runs": r.get("pretraining_from") or "this run's",
                                "U's share of P's training pairs": r["u_share"], "wall": f"{r['wall_s']} s"})]
-    rows = ["<tr><th>seed</th><th>P</th><th>K</th><th>K/P</th><th>P on U (s)</th><th>K limit (s)</th></tr>"]
+    rows = ["<tr><th>seed</th><th>P</th><th>K</th><th>K/P</th><th>P - best rule</th><th>K - best rule</th>"
+            "<th>P on U (s)</th><th>K limit (s)</th></tr>"]
     for s in r["seeds"]:
         rows.append(f"<tr><td>{s['seed']}</td><td class='num'>{s['P']:.3f}</td><td class='num'>{s['K']:.3f}</td>"
-                    f"<td class='num'>{s['K/P'] if s['K/P'] is not None else '-'}</td><td class='num'>{s['p_on_u_s']}</td>"
-                    f"<td class='num'>{s['k_limit_s']}</td></tr>")
+                    f"<td class='num'>{s['K/P'] if s['K/P'] is not None else '-'}</td>"
+                    f"<td class='num'>{s['P_vs_rules']['margin']:+.3f}</td><td class='num'>{s['K_vs_rules']['margin']:+.3f}</td>"
+                    f"<td class='num'>{s['p_on_u_s']}</td><td class='num'>{s['k_limit_s']}</td></tr>")
     rows.append(f"<tr><th>mean ± std</th><td class='num'>{r['P_mean']:.3f} ± {r['P_std']:.3f}</td>"
-                f"<td class='num'>{r['K_mean']:.3f} ± {r['K_std']:.3f}</td><td class='num'>{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'}</td><td></td><td></td></tr>")
+                f"<td class='num'>{r['K_mean']:.3f} ± {r['K_std']:.3f}</td><td class='num'>{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'}</td>"
+                f"<td class='num'>{r['P_margin_mean']:+.3f}</td><td class='num'>{r['K_margin_mean']:+.3f}</td><td></td><td></td></tr>")
     body += ["<h2>results</h2>", "<table id='results'>" + "".join(rows) + "</table>"]
-    body.append("<p>rule baselines on U: " + html.escape(", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())) + "</p>")
+    body += [f"<h2>rule baselines on U</h2><p>'P - best rule' and 'K - best rule' subtract the best, "
+             f"{html.escape(r['best_rule'])} ({r['best_rule_score']:.3f}).</p>",
+             report.rules_table_html(r["baselines"], r["best_rule"])]
     fams = r["seeds"][0]["families"] if r["seeds"] else {}
     if fams:
         rows = ["<tr><th>family</th><th>kind</th><th>seen in A</th><th>U tasks</th><th>P</th><th>K</th></tr>"]
@@ -448,13 +473,15 @@ def write_transfer_report(out: Path, r: dict, views_p: list, views_k: list, args
                              ("K", "K (Kaggle protocol: test-time training on U)", views_k)):
         won = [v for v in views if v["score"] > 0]
         drawn = won if args.draw == "solved" else views
+        marks = {"marks": r["seeds"][0][f"{key}_marks"], "rules_by_task": r["rules_by_task"]}
         body.append(f"<h2 class='protocol'>{html.escape(name)}: {len(won)} of {len(views)} tasks solved (seed {r['seeds'][0]['seed']})</h2>")
-        body.append("<table class='protocol-table'><tr><th>task</th><th>score</th></tr>" + "".join(
-            f"<tr><td>{html.escape(v['id'])}</td><td class='num'>{v['score']:.3f}</td></tr>" for v in views) + "</table>")
+        body.append("<table class='protocol-table'><tr><th>task</th><th>score</th><th>model / rules</th></tr>" + "".join(
+            f"<tr><td>{html.escape(v['id'])}</td><td class='num'>{v['score']:.3f}</td>"
+            f"<td>{report.mark_html(marks, v['id'])}</td></tr>" for v in views) + "</table>")
         for v in drawn:
             png = f"png/{key}-{report.safe_name(v['id'])}.png"
             report._task_png(v, out / png)
-            body.append(report._task_html(v, png))
+            body.append(report._task_html(v, png, baselines=marks))
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Transfer</title>"
             f"<style>{report.CSS}</style></head><body>" + "\n".join(body) + "</body></html>")
     path = out / "report.html"

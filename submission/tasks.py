@@ -8,6 +8,8 @@ One `Task` type for every source the kit reads:
   - synthetic tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]', made by train/synth.py (the kit's
     generators of rule families; not shipped to Kaggle, imported only for such a spec)
   - 'conceptarc': ConceptARC from a copy the user has (see CONCEPTARC_HOWTO)
+  - 'SPEC:dev' / 'SPEC:test': a fixed half of SPEC's tasks by content, made by train/splits.py
+    (not shipped to Kaggle, imported only for such a spec)
   - load_tasks(spec) picks one of the above from a string.
 
 Grids become 2-D uint8 numpy arrays. Every malformed input raises TaskError with a message that
@@ -56,7 +58,8 @@ SPEC_FORMS = (
     " a directory of one-task *.json files (searched recursively);"
     " a Kaggle challenges .json file {task_id: task}; a single-task .json file with a 'train' key;"
     " 'synth:FAMILIES:COUNT:SEED[:SIDES]' (generated tasks, COUNT per family; FAMILIES: names, kinds or 'all';"
-    " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10"
+    " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10;"
+    " 'SPEC:dev' or 'SPEC:test' (a fixed half of SPEC's tasks by content, train/splits.py), e.g. arc1/eval:test"
 )
 
 
@@ -462,9 +465,17 @@ def load_tasks(spec: str, solutions=None) -> list[Task]:
       a .json file mapping ids to tasks                      -> load_challenges(spec, solutions)
       a .json file with a top-level 'train' key              -> one task, id = file stem
       'synth:FAMILIES:COUNT:SEED[:SIDES]'                    -> train.synth.load_spec
+      'SPEC:dev' | 'SPEC:test' (a half of SPEC's tasks)      -> train.splits.load_split
     `solutions` (a solutions .json path) applies to challenges files only.
     """
     spec = os.fspath(spec)
+    if spec.endswith((":dev", ":test")) and not os.path.exists(spec):
+        try:  # lazy, as for synth: below
+            from train.splits import load_split
+        except ImportError as e:
+            raise TaskError(f"{spec}: dev/test halves need the kit's train package (train/splits.py), "
+                            f"which cannot be imported here: {e}") from None
+        return load_split(spec, solutions)
     if spec.startswith("synth:"):
         if solutions is not None:
             raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")

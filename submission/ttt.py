@@ -16,6 +16,11 @@ kept for later shards) and sizes the rest from it:
 Batches: each bucket side takes the rows memory allows (solver.batches); an out-of-memory error
 halves that side's rows (kept for later shards) and restarts the sample streams. --time-buckets
 synchronises the device after every step to time each bucket side (slightly slower on a GPU).
+
+The loss curve. The progress line comes every 30 s (SolveSettings.log_every_s), so a shard of a
+minute logs it twice; the whole curve is kept instead (LossCurve: at most 64 windows, with no host sync
+per step), logged once at the end of the shard's training ("[ttt] shard N: loss curve ...", which
+`offline_eval simulate` plots) and returned in the shard's stats as loss_curve.
 """
 from __future__ import annotations
 
@@ -33,6 +38,34 @@ EPOCHS_PER_AUG = 16   # auto augmentations: each trained on about this many time
 MIN_AUG = 8           # ... but never fewer than this many per task
 CALIB_FIRST = 1       # throughput is measured from this step (step 0 pays warm-up costs) ...
 CALIB_LAST = 4        # ... to this one, on a worker's first shard
+CURVE_POINTS = 32     # a shard's loss curve keeps 32 to 64 points, whatever its number of steps
+
+
+class LossCurve:
+    """The mean loss over windows of `width` consecutive steps, as (last step, mean) points. Losses
+    are summed as tensors (no host sync per step); when 2 * points windows are full, neighbours
+    merge and the width doubles, so the curve keeps points..2*points windows of equal width."""
+
+    def __init__(self, points: int = CURVE_POINTS):
+        self.max_windows, self.width = 2 * points, 1
+        self.windows = []  # [(last step, sum of `width` losses)]
+        self.sum, self.n, self.last = 0.0, 0, 0  # the window being filled
+
+    def add(self, step: int, loss) -> None:
+        self.sum, self.n, self.last = self.sum + loss, self.n + 1, step
+        if self.n == self.width:
+            self.windows.append((step, self.sum))
+            self.sum, self.n = 0.0, 0
+            if len(self.windows) == self.max_windows:
+                self.windows = [(b[0], a[1] + b[1]) for a, b in zip(self.windows[0::2], self.windows[1::2])]
+                self.width *= 2
+
+    def points(self) -> list[tuple[int, float]]:
+        """[(step, mean loss of the window ending there)], the unfinished window last."""
+        pts = [(s, float(v) / self.width) for s, v in self.windows]
+        if self.n:
+            pts.append((self.last, float(self.sum) / self.n))
+        return pts
 
 
 def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
@@ -73,6 +106,7 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
         warmup = warmup_steps(S, planned)
 
     step, flops, last_log, loss_sum, exact_sum, n_win = 0, 0.0, time.time(), 0.0, 0.0, 0
+    curve = LossCurve()
     cal_t = cal_f = t_first = None
     bucket_s, bucket_n = {}, {}  # side -> seconds, steps (with S.time_buckets: each step synchronised)
     while True:
@@ -128,6 +162,7 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
         loss_sum += out["loss"].detach()
         exact_sum += out["exact"].float().mean()
         n_win += 1
+        curve.add(step, out["loss"].detach())
 
         # ---- throughput measured on the first shard's first steps, then the plan ----
         if step == 1:
@@ -162,8 +197,12 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
     for p in model.parameters():
         p.requires_grad_(False)
     last_loss = float(loss_sum) / n_win if n_win else float("nan")
+    points = [(s, round(v, 4)) for s, v in curve.points()]
+    if points:
+        solver.log(f"[ttt] shard {shard_id}: loss curve (step:mean loss of the steps since the last point) "
+                   + " ".join(f"{s}:{v:.4f}" for s, v in points))
     stats = {"ttt_steps": step, "num_aug": num_aug, "batch_sizes": dict(zip(buckets, sampler.batch_sizes)),
-             "loss": round(last_loss, 4), "ttt_step_s": step_s}
+             "loss": round(last_loss, 4), "ttt_step_s": step_s, "loss_curve": points}
     if S.time_buckets:
         stats["bucket_steps"] = {side: [bucket_n[side], round(bucket_s[side], 3)] for side in sorted(bucket_n)}
     return stats

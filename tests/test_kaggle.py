@@ -329,6 +329,9 @@ def test_out_of_memory_halves_the_batch_and_keeps_it(checkpoint, small_tasks, mo
     st = solver.solve_shard(0, small_tasks[:2], 60.0, threading.Event(), emit)
     assert set(answered) == {t.id for t in small_tasks[:2]}
     assert st["ttt_steps"] == 3 and all(r <= 4 for r in st["batch_sizes"].values())
+    # Every step done is on the loss curve (the steps lost to the out-of-memory retries are not steps).
+    assert [s for s, _ in st["loss_curve"]] == [1, 2, 3]
+    assert sum("shard 0: loss curve" in line for line in logs) == 1
     assert any("out of memory" in line and "now 2 rows" in line for line in logs), logs  # 16 -> 8 -> 4 -> 2
     assert ("infer", 16) in calls and ("train", 8) in calls
     calls.clear()

@@ -353,7 +353,8 @@ def test_write_report(tmp_path):
 
 
 # -----------------------------------------------------------------------------
-# baselines: hand-made tasks, each solvable by exactly one rule
+# baselines: hand-made tasks, each solvable by one rule alone (and by the dihedral + colour map
+# combination); more rules in tests/test_baselines.py
 
 
 def test_baselines_each_rule_on_its_own_task(tmp_path):
@@ -366,7 +367,7 @@ def test_baselines_each_rule_on_its_own_task(tmp_path):
         # Mirror every grid: "demo dihedral" solves it (and nothing else does).
         "mirror": {"train": [{"input": a, "output": flip(a)}, {"input": b, "output": flip(b)}],
                    "test": [{"input": [[1, 2, 3]]}, {"input": [[4, 0], [0, 5]]}]},
-        # Recolour: no baseline solves it.
+        # Recolour 1 -> 2: the colour map solves it (a is a 2x2 grid, so no dihedral maps it there).
         "recolour": {"train": [{"input": a, "output": [[2, 2], [3, 4]]}], "test": [{"input": [[1]]}]},
     }
     solutions = {"const": [[[9]]], "mirror": [[[3, 2, 1]], [[0, 4], [5, 0]]], "recolour": [[[2]]]}
@@ -378,6 +379,8 @@ def test_baselines_each_rule_on_its_own_task(tmp_path):
     assert rows["identity"]["solved"] == []
     assert rows["demo outputs"]["solved"] == ["const"]
     assert rows["demo dihedral"]["solved"] == ["mirror"]
+    assert rows["colour map"]["solved"] == ["recolour"]
+    assert rows["dihedral + colour map"]["solved"] == ["mirror", "recolour"]
     assert rows["demo dihedral"]["score"] == pytest.approx(1 / 3)
     assert rows["demo outputs"]["n_tasks"] == 3
 

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ENV, ROOT
 
 
@@ -45,8 +47,21 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     page = (out / "report.html").read_text()
     assert all(t.id in page for t in tasks)
     assert "unseen tasks: none of them appears in the checkpoint" in page
+    # The rule baselines on the same tasks beside the score, everywhere it is printed.
+    from offline_eval.baselines import BASELINES, score_baselines
+    rules = {k: v["score"] for k, v in score_baselines(tasks).items()}
+    best = max(rules.values())
+    for r in rows:
+        assert r["baselines"] == pytest.approx(rules, abs=1e-4) and list(r["baselines"]) == list(BASELINES)
+        assert r["margin"] == pytest.approx(r["score"] - best, abs=1e-4) and r["best_rule_score"] == pytest.approx(best)
+    assert "<table id='baselines'>" in page and "margin over the best rule" in page
+    assert "[simulate] base: score" in p.stdout and "against the best rule" in p.stdout
+    assert "['" not in page.split("<h2>summary</h2>")[0]  # the header is words, not Python lists
     sweep = (out / "sweep.md").read_text().splitlines()
-    assert sweep[2].startswith("unseen tasks: none of them") and len(sweep) == 8  # title, protocol, table of 2 rows
+    assert sweep[2].startswith("unseen tasks: none of them") and len(sweep) == 10  # title, protocol, 2 rows, rules
+    assert sweep[-1].startswith("rule baselines on the same 2 tasks") and "| margin |" in sweep[4]
+    # The test-time training loss: each shard's whole curve (20 steps), not its 30-second progress lines.
+    assert rows[0]["ttt_loss"] and all(len(v) == 20 for v in rows[0]["ttt_loss"].values())
     assert all(r["protocol"].startswith("unseen tasks") for r in rows)
     # `report` draws an existing submission the same way.
     r = subprocess.run([sys.executable, "-m", "offline_eval", "report", str(sub), "arc1/eval", "--max-side", "6",
@@ -77,6 +92,34 @@ def test_ttt_loss_lines_are_grouped_by_shard():
            "  [w1] [ttt] shard 2: step 5/9 loss 2.2500 exact 0.100, 1s of training left\n"
            "  [w0] [ttt] shard 0: step 20/40 loss 1.2500 exact 0.000, 1s of training left\n")
     assert _ttt_losses(log) == {"shard 0": [(10.0, 1.5), (20.0, 1.25)], "shard 2": [(5.0, 2.25)]}
+    # A shard's loss curve, logged at the end of its training, replaces its progress points; a shard
+    # killed before it logged one keeps them.
+    log += ("  [w0] [ttt] shard 0: loss curve (step:mean loss of the steps since the last point) 2:3.0000 "
+            "4:2.5000 5:nan\n  [w1] [ttt] shard 10: loss curve (step:mean loss) 1:9.0000\n")
+    assert _ttt_losses(log)["shard 0"][:2] == [(2.0, 3.0), (4.0, 2.5)]
+    assert _ttt_losses(log)["shard 2"] == [(5.0, 2.25)] and _ttt_losses(log)["shard 10"] == [(1.0, 9.0)]
+    assert list(_ttt_losses(log)) == ["shard 0", "shard 2", "shard 10"]
+
+
+def test_loss_curve_keeps_equal_windows_of_means():
+    import torch
+    from submission.ttt import LossCurve
+    curve = LossCurve(points=2)  # at most 4 windows: when the 4th fills, neighbours merge
+    for step in range(1, 11):
+        curve.add(step, torch.tensor(float(step)))  # loss = step
+    # Steps 1-4 and 5-8 are two windows of 4 (means 2.5 and 6.5); steps 9-10 the unfinished one (9.5).
+    assert curve.points() == [(4, 2.5), (8, 6.5), (10, 9.5)]
+    assert LossCurve().points() == []
+
+
+def test_describe_pretraining_reads_the_meta_in_words():
+    from offline_eval.simulate import describe_pretraining
+    meta = {"step": 4500, "preset": "cpu-small", "data": {"train": ["none"], "eval": ["arc1/train"], "max_side": 10,
+                                                          "train_tasks": 0, "heldout_tasks": ["a", "b", "c"]}}
+    assert describe_pretraining(meta) == ("the demonstrations of arc1/train (their test pairs held out; 3 tasks), "
+                                          "tasks up to 10x10; 4500 steps, preset cpu-small")
+    meta["data"].update(train=["arc1/train", "conceptarc"], eval=["none"], heldout_tasks=[], train_tasks=560)
+    assert describe_pretraining(meta).startswith("every pair of arc1/train, conceptarc (560 tasks), tasks up to")
 
 
 def simulate(*args, timeout=60) -> subprocess.CompletedProcess:

@@ -99,6 +99,20 @@ def test_transfer_end_to_end_keeps_u_out_of_k(transfer_run):
     assert set(ch) == u_ids and all("output" not in t for task in ch.values() for t in task["test"])
     assert not [p for p in inp.rglob("*") if "solution" in p.name]
     assert "| seed | P | K |" in stdout
+    # Beside the rule baselines on U: the best rule, each protocol's margin over it, per-task marks.
+    best = max(v["score"] for v in r["baselines"].values())
+    assert r["best_rule_score"] == pytest.approx(best) and r["baselines"][r["best_rule"]]["score"] == best
+    by_rules = {t for v in r["baselines"].values() for t in v["solved"]}
+    for key in ("P", "K"):
+        v = s[f"{key}_vs_rules"]
+        assert v["margin"] == pytest.approx(s[key] - best, abs=1e-4)
+        solved = set(s[f"{key}_solved"])
+        assert (set(v["model_only"]), set(v["rule_only"]), set(v["both"])) == \
+            (solved - by_rules, by_rules - solved, solved & by_rules)
+        assert r[f"{key}_margin_mean"] == pytest.approx(r[f"{key}_mean"] - best, abs=1e-4)
+    assert "| K - best rule |" in stdout and "seed 0, K: U tasks solved by the model only" in stdout
+    page = (out / "report.html").read_text()
+    assert "<table id='baselines'>" in page and "K - best rule" in page
 
 
 def _chromium():

@@ -8,7 +8,10 @@ Every pair of the --data tasks is trained on. The --eval-data tasks contribute t
 to training and have their test pairs held out and scored (pass@1 / pass@2 by voting over
 augmented views): the paper's protocol. Reads top to bottom: arguments, compute, data, model,
 optimizers, resume, loop. Checkpoints: OUT/last (resumable, with optimizer and trainer state) and
-OUT/best (best held-out pass@2 so far); OUT/metrics.jsonl has one JSON object per logged step.
+OUT/best (best held-out pass@2 so far); OUT/metrics.jsonl has one JSON object per logged step. The
+rule baselines (offline_eval/baselines.py) are scored once on the held-out tasks ("event": "baselines")
+and every evaluation reports its margin over the best of them and which tasks only it, only a rule,
+or both solve.
 """
 import argparse
 import hashlib
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from offline_eval.baselines import compare, margin_line, marks_line, rules_line, score_baselines, summary_fields
 from submission.checkpoint import FORMAT, load_file, load_meta, resolve_checkpoint, save_checkpoint, write_json
 from submission.data import Sampler, build_puzzle_set, choose_buckets, pair_sides, predict_side, token_budget_rows
 from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at, sparse_sign_sgd_
@@ -286,6 +290,9 @@ for task in eval_tasks:
         item_sides.append(predict_side(mcfg, task.train, test_in))  # the entry's rule: full canvas when fixed
         item_truth.append(task.test_outputs[k])
         item_task.append(task.id)
+# The rule baselines on the held-out tasks, once: every evaluation prints its margin over the best.
+scored_tasks = [t for t in eval_tasks if t.test_outputs is not None]
+rule_scores = score_baselines(scored_tasks) if scored_tasks else None
 
 
 def evaluate() -> dict:
@@ -323,6 +330,7 @@ def evaluate() -> dict:
     answers = hashlib.sha1(json.dumps([results[i][2] for i in range(len(items))]).encode()).hexdigest()
     return {"pass1": pass1, "pass2": pass2, "eval_tasks": len(per_task), "eval_outputs": len(items),
             "solved_tasks": sorted(t for t, v in per_task.items() if all(b for _, b in v)),
+            "task_pass2": {t: float(np.mean([b for _, b in v])) for t, v in per_task.items()},
             "answers_sha1": answers, "eval_sides": sorted(set(item_sides)), "eval_items_per_rank": shares}
 
 
@@ -366,6 +374,14 @@ def log(obj):
         metrics_file.write(json.dumps(obj) + "\n")
         metrics_file.flush()
 
+# The rule baselines on the held-out tasks, logged once; each evaluation logs its margin over the best.
+if rule_scores is not None:
+    c = compare({}, scored_tasks, rule_scores)
+    log({"step": start_step, "event": "baselines", "eval_tasks": c["n_tasks"], "best_rule": c["best_rule"],
+         "best_rule_score": round(c["best_score"], 4), "baselines": {n: round(r["score"], 4) for n, r in c["rules"].items()},
+         "baselines_solved": {n: r["solved"] for n, r in c["rules"].items()}})
+    print0(f"[baselines] {rules_line(c)}; best: {c['best_rule']} {c['best_score']:.3f}")
+
 bar = None
 if master and not C.no_progress:
     try:
@@ -396,9 +412,13 @@ while True:
             t_eval = time.time()
             last_eval = evaluate()
             last_eval["eval_s"] = round(time.time() - t_eval, 2)
+            # The margin over the best rule on the same tasks (the rules' own scores are logged once, above).
+            c = compare(last_eval["task_pass2"], scored_tasks, rule_scores)
+            last_eval.update({k: v for k, v in summary_fields(c).items() if k not in ("baselines", "n_tasks")})
             log({"step": step, "elapsed_s": round(elapsed, 2), "event": "eval", **last_eval})
             print0(f"\n[eval] step {step}: held-out pass@1 {last_eval['pass1']:.3f} pass@2 {last_eval['pass2']:.3f} "
-                   f"({last_eval['eval_tasks']} tasks, {last_eval['eval_outputs']} test outputs, {last_eval['eval_s']}s)")
+                   f"({last_eval['eval_tasks']} tasks, {last_eval['eval_outputs']} test outputs, {last_eval['eval_s']}s)\n"
+                   f"[eval] {margin_line(c, 'held-out pass@2')}\n[eval] {marks_line(c)}")
             if last_eval["pass2"] > best:
                 best = last_eval["pass2"]
                 save("best", step, last_eval, elapsed, resumable=False)
