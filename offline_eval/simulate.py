@@ -55,7 +55,8 @@ SWEEP_AXES = {  # --sweep AXIS=V1,V2,...  ->  the entry's flag
 def add_simulate_args(p: argparse.ArgumentParser):
     from submission.tasks import add_task_selection_args
     p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder (best/ or last/ inside)")
-    p.add_argument("--data", required=True, help="tasks to simulate as the hidden test set: arc1/eval, a challenges .json with solutions beside ...")
+    p.add_argument("--data", required=True, help="tasks to simulate as the hidden test set: arc1/eval, arc1/eval:test (the "
+                   "half no default was chosen on; arc1/eval:dev to choose), a challenges .json with solutions beside ...")
     p.add_argument("--solutions", default=None, help="solutions .json for a challenges file (else the tasks' own test outputs)")
     add_task_selection_args(p)
     p.add_argument("--time-limit", type=float, default=600, help="wall-clock limit of each entry run, seconds (Kaggle: 43200)")

@@ -56,7 +56,10 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
         assert r["margin"] == pytest.approx(r["score"] - best, abs=1e-4) and r["best_rule_score"] == pytest.approx(best)
     assert "<table id='baselines'>" in page and "margin over the best rule" in page
     assert "[simulate] base: score" in p.stdout and "against the best rule" in p.stdout
-    assert "['" not in page.split("<h2>summary</h2>")[0]  # the header is words, not Python lists
+    # The header says what the checkpoint trained on in words (tiny-test: arc1/train, nothing held out),
+    # not as Python lists.
+    header = html.unescape(page.split("<h2>summary</h2>")[0])
+    assert "<th>trained on</th><td>every pair of arc1/train (" in header and "[" not in header
     sweep = (out / "sweep.md").read_text().splitlines()
     assert sweep[2].startswith("unseen tasks: none of them") and len(sweep) == 10  # title, protocol, 2 rows, rules
     assert sweep[-1].startswith("rule baselines on the same 2 tasks") and "| margin |" in sweep[4]
