@@ -2,7 +2,8 @@
 fair time shares, the roofline counts.
 
 Checked against independent facts: fake /kaggle trees laid out as Kaggle mounts them (docs/reference.md, the Kaggle competition),
-the wall clock, a probe of what autograd really saves (against the shape count), the analytic FLOPs
+the wall clock, a probe of what autograd really saves (against the shape count), the batch planner's
+sum worked by hand on one config and held to the peak the CPU allocator records, the analytic FLOPs
 of model.py (against the dispatch counter), a direct mean of the puzzle table (against the streamed
 one), and a simulated clock with an independent definition of a fair share (against the planner).
 """

@@ -4,8 +4,9 @@ the sampler's bucket stepping (one bucket for all ranks), and the GPU-hours proj
 
 Independent oracles: hand-worked cross-entropies (softmax values chosen to give ln 2, ln 12,
 ln 4/3), RMSNorm of (3, 4) by hand, rotary as a complex multiplication, the old hot path
-(train/legacy_hot_path.py) and a float32 run as the yardstick for bfloat16 rounding, counts drawn
-from the sampler against n_b / B_b, and a projection worked out on paper.
+(train/legacy_hot_path.py) and a float32 run as the yardstick for bfloat16 rounding, the eager step
+against an inductor-compiled one (a real compile on the CPU), counts drawn from the sampler against
+n_b / B_b, and a projection worked out on paper.
 """
 import contextlib
 import json
