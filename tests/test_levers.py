@@ -53,21 +53,32 @@ def test_edge_features_move_with_the_grid_and_are_off_by_default():
 
 
 def test_edge_features_reach_the_input_embedding():
+    """Each canvas position's input is sqrt(D) x (its token's embedding + edge_proj of its cell's
+    features), the features written out here in numpy from the recipe (model.edge_embedding's doc):
+    the signed distances to the grid's edges, worked by hand; sin then cos of 2 pi d / period for
+    each edge (edge-major) at F periods spaced geometrically from 2 to 4 x canvas_side; the
+    inside-the-grid flag last."""
     torch.manual_seed(0)
-    cfg = TRMConfig(hidden_size=32, num_heads=2, mlp_inner=64, canvas_side=8, puzzle_emb_len=2, edge_features=4)
+    S, F, D = 8, 4, 32
+    cfg = TRMConfig(hidden_size=D, num_heads=2, mlp_inner=64, canvas_side=S, puzzle_emb_len=2, edge_features=F)
     m = TRM(cfg)
-    tokens = _canvas(8, [[1, 2], [3, 4]], (1, 1))
-    x = m.input_embedding(tokens, torch.zeros(1, 32))  # (1, L, D)
+    tokens = _canvas(S, [[1, 2], [3, 4]], (1, 1))  # the grid covers rows 1..2 and columns 1..2
     with torch.no_grad():
-        m.edge_proj.weight.zero_()
-    x0 = m.input_embedding(tokens, torch.zeros(1, 32))
-    diff = (x - x0)[0, 2:]  # canvas positions
-    expect = m.edge_proj.weight.new_zeros(0)  # with zero weights the features add nothing
-    assert diff.abs().sum() > 0 and expect.numel() == 0
-    # and the difference is exactly sqrt(D) x the edge embedding of the original weights
-    torch.manual_seed(0)
-    m2 = TRM(cfg)
-    assert torch.allclose(diff, math.sqrt(32) * m2.edge_embedding(tokens)[0], atol=1e-5)
+        x = m.input_embedding(tokens, torch.zeros(1, D))[0].double().numpy()  # (P + S*S, D)
+    W = m.edge_proj.weight.detach().double().numpy()  # (D, 8F + 1)
+    E = m.embed.weight.detach().double().numpy()  # (VOCAB_SIZE, D)
+    periods = 2.0 * (2.0 * S) ** (np.arange(F) / (F - 1))  # 2, 2 * 16^(1/3), 2 * 16^(2/3), 32
+    # cell (row, col) -> (from the top, to the bottom, from the left, to the right), by hand
+    cells = {(0, 0): (-1, 2, -1, 2), (1, 1): (0, 1, 0, 1), (2, 2): (1, 0, 1, 0), (2, 1): (1, 0, 0, 1),
+             (5, 7): (4, -3, 6, -5)}
+    for (r, c), dist in cells.items():
+        ang = 2 * np.pi * np.array(dist, float)[:, None] / periods  # (4 edges, F)
+        inside = float(min(dist) >= 0)
+        feats = np.concatenate([np.sin(ang).ravel(), np.cos(ang).ravel(), [inside]])  # (8F + 1,)
+        want = math.sqrt(D) * (E[int(tokens[0, r * S + c])] + W @ feats)
+        assert np.allclose(x[2 + r * S + c], want, atol=1e-5), (r, c)
+        assert np.abs(W @ feats).max() > 0.01  # the edge term is not lost in the tolerance
+    assert np.array_equal(x[:2], np.zeros((2, D)))  # the prefix (a zero puzzle row) gets no edge term
 
 
 # -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ tiny run folder and a small fake submission.
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -172,6 +173,16 @@ def test_kaggle_notebook_runs_on_a_fake_kaggle_tree(tmp_path, tiny_run, small_ta
         for e in sub[tid]:
             assert set(e) == {"attempt_1", "attempt_2"}
             assert is_grid(e["attempt_1"]) and is_grid(e["attempt_2"])
+    # The model answered (the commit run takes up to 4 tasks, so all three): the entry's summary counts
+    # fewer fallbacks than test inputs (a test input whose views decode to no grid keeps its fallback),
+    # and at least one answer in the file is not the copy of its test input (the fallback), no more
+    # than the summary's model answers.
+    n_inputs = sum(len(t["test"]) for t in challenges.values())
+    m = re.search(r"fallbacks used for (\d+) test inputs", log)
+    assert m and int(m.group(1)) < n_inputs, log
+    model = sum(e != {"attempt_1": t["input"], "attempt_2": t["input"]}
+                for tid, task in challenges.items() for e, t in zip(sub[tid], task["test"]))
+    assert 1 <= model <= n_inputs - int(m.group(1)), (model, log)
 
 
 def test_kaggle_notebook_repairs_a_broken_submission(tmp_path, small_tasks):

