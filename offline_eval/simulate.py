@@ -6,10 +6,13 @@ For each configuration (the base one, then one per --sweep value):
      the solutions stay in this process's memory and are never written where the entry could look;
   2. run the entry as a separate process with KAGGLE_IS_COMPETITION_RERUN=1 and the paths pointed at
      that tree (`python -m submission`, or the generated notebook with --notebook), under a
-     wall-clock limit: on timeout it is killed, as Kaggle would;
+     wall-clock limit: on timeout it is killed, as Kaggle would. It runs what Kaggle runs: the
+     entry's defaults plus --entry-args and the sweep value, nothing else;
   3. validate and score whatever submission.json exists (a missing or invalid file scores 0, as
-     on Kaggle), plus from the candidates file the pass@2 of both voting rules and the oracle
-     pass@K (is the truth among the first K candidates at all);
+     on Kaggle); with --candidates the entry also writes its top candidates (which costs it the
+     log-probability scoring of every candidate that Kaggle's default run never does), and the row
+     gets the pass@2 of both voting rules and the oracle pass@K (is the truth among the first K
+     candidates at all; oracle@all: among all it wrote, at most the entry's CANDIDATES_PER_INPUT);
   4. write OUT/report.html (the base run) and OUT/sweep.md (one row per configuration).
 
 Every score is set beside the rule baselines on the same tasks (offline_eval/baselines.py): stdout,
@@ -42,6 +45,7 @@ import numpy as np
 from offline_eval import report, scoring
 from offline_eval.baselines import compare, format_comparison, score_baselines, summary_fields
 from offline_eval.render import line_plot_svg
+from submission.__main__ import CANDIDATES_PER_INPUT
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_AXES = {  # --sweep AXIS=V1,V2,...  ->  the entry's flag
@@ -66,6 +70,10 @@ def add_simulate_args(p: argparse.ArgumentParser):
     p.add_argument("--sweep", action="append", default=[], metavar="AXIS=V1,V2",
                    help=f"also run once per value of an inference/TTT setting; axes: {', '.join(SWEEP_AXES)}")
     p.add_argument("--entry-args", default="", help="extra flags for every entry run, e.g. \"--ttt-steps 200 --views 8\"")
+    p.add_argument("--candidates", action="store_true",
+                   help=f"also have the entry write its top {CANDIDATES_PER_INPUT} candidates per test input (its "
+                        "--candidates: PoE scoring of every candidate, work the Kaggle run does not do by default, "
+                        "so timings differ) and report votes@2, poe@2 and the oracle pass@K from them")
     p.add_argument("--title", default="Kaggle rerun simulation")
     p.add_argument("--paper-protocol", action="store_true",
                    help="allow scoring tasks the checkpoint held out in pretraining (their demonstrations trained "
@@ -95,18 +103,21 @@ def _layout(run_dir: Path, challenges: dict, checkpoint: Path) -> tuple[Path, Pa
     return inp, work
 
 
-def _run_entry(inp: Path, work: Path, flags: list, time_limit: float, margin: float, notebook: bool, log_path: Path) -> dict:
+def _run_entry(inp: Path, work: Path, flags: list, time_limit: float, margin: float, notebook: bool, log_path: Path,
+               candidates: bool = False) -> dict:
+    """Run the entry (or the notebook) on the tree; with `candidates` it also writes work/candidates.json."""
     env = dict(os.environ, TRM_KAGGLE_INPUT=str(inp), TRM_KAGGLE_WORKING=str(work), KAGGLE_IS_COMPETITION_RERUN="1",
-               TRM_TIME_LIMIT=str(time_limit), TRM_MARGIN=str(margin), PYTHONUNBUFFERED="1")
+               TRM_KAGGLE_TEMP=str(work.parent / "temp"), TRM_TIME_LIMIT=str(time_limit), TRM_MARGIN=str(margin),
+               PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    flags = flags + (["--candidates", str(work / "candidates.json")] if candidates else [])
     if notebook:
         # The notebook reads its limit and margin from TRM_TIME_LIMIT / TRM_MARGIN and appends
         # TRM_ENTRY_ARGS to the entry's command line (after its own settings, so these win).
-        env["TRM_ENTRY_ARGS"] = shlex.join(flags + ["--candidates", str(work / "candidates.json")])
+        env["TRM_ENTRY_ARGS"] = shlex.join(flags)
         cmd = [sys.executable, "-m", "offline_eval.run_notebook", str(REPO / "notebooks" / "arc_submission.ipynb")]
     else:
-        cmd = [sys.executable, "-m", "submission", "--time-limit", str(time_limit), "--margin", str(margin),
-               "--candidates", str(work / "candidates.json")] + flags
+        cmd = [sys.executable, "-m", "submission", "--time-limit", str(time_limit), "--margin", str(margin)] + flags
     t0 = time.time()
     with open(log_path, "w") as logf:
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -134,7 +145,9 @@ def _run_entry(inp: Path, work: Path, flags: list, time_limit: float, margin: fl
 
 
 def _oracle(cands: dict, solutions: dict) -> dict:
-    """pass@K of the candidate lists (K = 1, 2, 5, all) and pass@2 of each ranking, per-task averaged."""
+    """pass@K of the candidate lists (K = 1, 2, 5, all) and pass@2 of each ranking, per-task averaged;
+    "oracle_covers": how many candidates oracle@all looked at (the entry writes at most
+    CANDIDATES_PER_INPUT per test input)."""
     ks = (1, 2, 5, 10_000)
     per_task = {f"oracle@{k if k < 10_000 else 'all'}": [] for k in ks}
     per_task.update({"votes@2": [], "poe@2": []})
@@ -153,7 +166,12 @@ def _oracle(cands: dict, solutions: dict) -> dict:
             hits["poe@2"].append(any(ok[j] for j in by_poe[:2]))
         for k in per_task:
             per_task[k].append(float(np.mean(hits[k])) if hits[k] else 0.0)
-    return {k: round(float(np.mean(v)), 4) if v else 0.0 for k, v in per_task.items()}
+    out = {k: round(float(np.mean(v)), 4) if v else 0.0 for k, v in per_task.items()}
+    lengths = [len(cl) for tid in solutions for cl in (cands.get(tid) or [])]
+    out["oracle_covers"] = (f"the top {CANDIDATES_PER_INPUT} candidates per test input at most (the entry's "
+                            f"--candidates); {np.mean(lengths) if lengths else 0:.1f} on average here, "
+                            f"{max(lengths, default=0)} at most")
+    return out
 
 
 def _ttt_losses(log: str) -> dict:
@@ -177,7 +195,7 @@ def simulate_one(name: str, out: Path, challenges: dict, solutions: dict, checkp
     margin = args.margin if args.margin is not None else min(900.0, 0.1 * args.time_limit)
     print(f"[simulate] {name}: {len(challenges)} tasks, limit {args.time_limit:.0f}s (margin {margin:.0f}s), "
           f"flags {' '.join(flags) or '(none)'}", flush=True)
-    res = _run_entry(inp, work, flags, args.time_limit, margin, args.notebook, run_dir / "entry.log")
+    res = _run_entry(inp, work, flags, args.time_limit, margin, args.notebook, run_dir / "entry.log", args.candidates)
     sub_path = work / "submission.json"
     row = {"name": name, "flags": " ".join(flags), **{k: res[k] for k in ("exit_code", "timed_out", "wall_s")}}
     sub = None
@@ -374,6 +392,10 @@ def run_simulate(args) -> int:
     for k in ("votes@2", "poe@2", "oracle@1", "oracle@2", "oracle@5", "oracle@all"):
         if k in base:
             run_meta[k] = base[k]
+    if "oracle_covers" in base:
+        run_meta["oracle@all"] = f"{base['oracle@all']} (the truth among {base['oracle_covers']})"
+    else:
+        run_meta["candidates"] = "not recorded (the Kaggle default run; --candidates records them and the oracle figures)"
     path = report.write_report(out, views, scores, plots, args.title, run_meta, baselines=comparisons[0])
     cols = ["name", "valid", "timed_out", "wall_s", "score", "margin", "per_output", "pass1", "votes@2", "poe@2",
             "oracle@2", "oracle@all"]
@@ -385,7 +407,9 @@ def run_simulate(args) -> int:
     # must still say whether these tasks were unseen.
     rules = (f"{format_comparison(comparisons[0]).splitlines()[0]}; margin = score - the best rule's "
              f"({comparisons[0]['best_rule']} {comparisons[0]['best_score']:.3f})")
-    (out / "sweep.md").write_text(f"{args.title}\n\n{protocol}\n\n{table}\n\n{rules}\n")
+    note = (f"\n\noracle@all: the truth among {base['oracle_covers']}." if "oracle_covers" in base
+            else "\n\nNo candidates recorded (the Kaggle default run): votes@2, poe@2 and oracle@K need --candidates.")
+    (out / "sweep.md").write_text(f"{args.title}\n\n{protocol}\n\n{table}{note}\n\n{rules}\n")
     summary = [{"protocol": protocol, **{k: v for k, v in r.items() if k not in ("submission", "tasks")}}
                for r in rows]
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

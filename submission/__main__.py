@@ -12,23 +12,32 @@ left with its fallback, the file complete and validated.
 Elsewhere:
     python -m submission --challenges C.json --checkpoint runs/x --output sub.json --time-limit 600
 
-Only the challenges file is read; no solutions file is ever opened.
+Only the challenges file is read; no solutions file is ever opened, except in a commit run the
+competition's evaluation solutions, after every prediction, to score the evaluation tasks it solved
+(--commit-eval-tasks; their answers never enter the submission).
 
-What happens, top to bottom (main()):
-  1. arguments; the run mode, printed first; environment (Kaggle paths);
+What happens, top to bottom (main(), then run()):
+  1. arguments; the run mode, printed first, then the versions (python, torch, CUDA, numpy, numba,
+     the devices); environment (Kaggle paths); what the machine can run: a commit run without a
+     working numba, or on Kaggle without a usable GPU (and no --device cpu), stops here with exit
+     code 4 (the notebook's cell fails: fix the accelerator before submitting); the scoring rerun
+     says so loudly and does what it can;
   2. the challenges, read leniently: a malformed task gets a fallback answer and a warning;
   3. within seconds, a complete valid submission.json of fallbacks (the test input as both
      attempts) is on disk; every later write is atomic (writer.py), so a kill leaves a valid file;
      a second copy of the entry writing the same file is refused (writer.take_lock);
   4. the checkpoint (a full one or a Kaggle export, train/export.py); test-time settings from its
      training arguments, overridden by flags;
-  5. the plan (plan.py): the tasks that run (all, or the commit run's few) in shards, >= 4 per
+  5. the plan (plan.py): the tasks that run (all, or the commit run's few, plus a few evaluation
+     tasks when the competition's evaluation files lie beside the test file) in shards, >= 4 per
      worker; each shard's budget is its fair share of the time left (plan.FairShare), so the run
      ends --margin seconds before --time-limit; --task-cap bounds it further;
   6. the workers (pool.py, worker.py): one process per GPU, each sizing its batches to its memory
      (memory.py) and solving shards (solve.py: test-time training, ttt.py; inference, predict.py);
      answers are written as they come; a worker that dies costs only its current shard;
-  7. the file is read back and validated; a summary (time and peak memory per phase) closes the run.
+  7. a commit run scores its evaluation tasks (pass@2, unseen tasks apart from those the checkpoint
+     saw); the file is read back and validated; a summary (time and peak memory per phase) closes
+     the run; the lock (in the scratch folder, never beside the output) is removed.
 """
 import argparse
 import json
@@ -37,13 +46,16 @@ import os
 import sys
 import time
 
-from .discover import (KAGGLE_CHECKPOINT_DATASET, challenges_searched, checkpoint_candidates, choose_checkpoint,
-                       find_challenges, kaggle_input, kaggle_working, run_mode)
-from .tasks import TaskError, add_task_selection_args, load_challenges_lenient, select_tasks
-from .writer import SubmissionFile, fallback_entries, lock_path, take_lock
+from .discover import (EVALUATION_FILES, KAGGLE_CHECKPOINT_DATASET, challenges_searched, checkpoint_candidates,
+                       choose_checkpoint, find_challenges, find_evaluation, kaggle_input, kaggle_working, run_mode)
+from .plan import commit_tasks
+from .tasks import ContentIndex, TaskError, add_task_selection_args, load_challenges_lenient, select_tasks
+from .writer import SubmissionFile, fallback_entries, lock_path, release_lock, take_lock
 
 KAGGLE_TIME_LIMIT, KAGGLE_MARGIN = 43200, 900
 SHARDS_PER_WORKER = 4
+EXIT_UNFIT = 4  # a commit run on a machine that cannot do the job (no GPU, no numba): the notebook's cell fails
+CANDIDATES_PER_INPUT = 10  # --candidates: the top candidates written per test input
 
 
 def log(text: str) -> None:
@@ -78,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "unset (Save Version, interactive runs), full otherwise")
     g.add_argument("--commit-tasks", type=int, default=4, help="tasks a commit run solves (default %(default)s)")
     g.add_argument("--commit-minutes", type=float, default=20.0, help="a commit run's time limit (default %(default)s)")
+    g.add_argument("--commit-eval-tasks", type=int, default=4, metavar="N",
+                   help="a commit run also solves N of the competition's evaluation tasks when "
+                        f"{EVALUATION_FILES[0]} and {EVALUATION_FILES[1]} lie beside the test challenges, tasks the "
+                        "checkpoint never saw first (by id, and by content where its meta records it; any it saw are "
+                        "labelled and scored apart), and prints their pass@2; their answers stay out of the "
+                        "submission and the solutions are read only after every prediction (0: off; default "
+                        "%(default)s)")
     add_task_selection_args(p)
     g = p.add_argument_group("test-time training (defaults: the checkpoint's training arguments)")
     g.add_argument("--ttt-mode", choices=("full", "embeddings"), default="full",
@@ -112,13 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "all of their task's demonstrations rank first (a fit check, not leave-one-out: TTT saw "
                         "them); costs inference on the demonstrations")
     g.add_argument("--candidates", metavar="PATH",
-                   help="also write the top candidates of every test input with votes, mean halt confidence and "
-                        "PoE score (both rankings, for offline study) to this .json")
+                   help=f"also write the top {CANDIDATES_PER_INPUT} candidates of every test input with votes, mean halt "
+                        "confidence and PoE score (both rankings, for offline study) to this .json; costs the PoE "
+                        "scoring (a log-probability pass over every view) that --vote votes never does")
     g.add_argument("--infer-batch-size", type=int, default=256,
                    help="most view rows per inference batch (each canvas side takes fewer when memory says so)")
     g.add_argument("--infer-share", type=float, default=0.25, help="at most this share of a shard's budget goes to inference")
     g = p.add_argument_group("workers and memory")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: every GPU this torch build can run on, else the CPU; on Kaggle (no --challenges) a "
+                        "commit run without a usable GPU fails (the accelerator is off) and the scoring rerun warns "
+                        "and runs on the CPU; cpu: the CPU on purpose")
     g.add_argument("--workers", type=int, default=None, help="worker count (default: one per GPU; one on the CPU)")
     g.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
                    help="memory each worker may use, in GiB: on a GPU the allocator is capped there "
@@ -153,7 +176,7 @@ def solve_settings(meta: dict, args, workers_here: int):
         grad_clip=a.get("grad_clip", 1.0) or 0.0, ema=pick(args.ema, "ema", 0.0) or 0.0,
         translate_prob=a.get("translate_prob", 0.5), translate_mode=a.get("translate_mode", "fresh"), max_buckets=int(a.get("max_buckets", 8)),
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
-        poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=10 if args.candidates else 0,
+        poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=CANDIDATES_PER_INPUT if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,
         memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed)
 
@@ -164,9 +187,8 @@ def solve_settings(meta: dict, args, workers_here: int):
 
 def main(argv=None) -> int:
     t_start = time.time()
-    phase = {}  # seconds per phase of the main process
 
-    # ---- arguments, mode and environment ----
+    # ---- arguments, mode, versions and environment ----
     args = build_parser().parse_args(argv)
     on_kaggle = args.challenges is None
     mode, why = run_mode(args.run_mode, on_kaggle)
@@ -175,6 +197,8 @@ def main(argv=None) -> int:
             "worker, every other task keeps its fallback; the scoring rerun runs the full job")
     else:
         log(f"[mode] full run ({why})")
+    from .runtime import numba_problem, software_report, usable_gpus
+    log(f"[versions] {software_report()}")
     if on_kaggle:
         found = find_challenges(kaggle_input())
         if not found:
@@ -195,14 +219,59 @@ def main(argv=None) -> int:
     if mode == "commit" and time_limit > 60 * args.commit_minutes:
         time_limit = 60 * args.commit_minutes
         margin = min(margin, 0.1 * time_limit)
-    deadline = t_start + time_limit - margin  # workers plan to be done by then
-    hard_stop = t_start + time_limit - margin / 2  # past this, unfinished work is abandoned
     log(f"[env] challenges {challenges}; output {output}; time limit {time_limit:.0f}s, margin {margin:.0f}s")
+
+    # ---- what this machine can run: numba, the GPUs ----
+    # The commit run is the check before a submission: on a machine that cannot do the job it fails
+    # (exit EXIT_UNFIT, which the notebook turns into a failed cell). The scoring rerun does what it can.
+    numba_broken = numba_problem()
+    n_gpu, gpu_why = usable_gpus() if args.device != "cpu" else (0, "--device cpu")
+    if args.device == "cuda" and not n_gpu:
+        log(f"error: --device cuda, but no GPU can be used: {gpu_why}")
+        return 2
+    no_gpu = on_kaggle and args.device == "auto" and not n_gpu  # on Kaggle, a CPU run only when asked for
+    if numba_broken:
+        what = (f"numba is missing or broken ({numba_broken}); the entry's grid encoders are numba kernels, so no "
+                "task can be solved without it. Kaggle's image ships numba: check that nothing installed over it "
+                "(a wheel or a PYTHONPATH folder holding another numba)")
+        if mode == "commit":
+            log(f"error: {what}")
+            return EXIT_UNFIT
+        loud(f"{what}. Every task keeps its fallback answer.")
+    if no_gpu:
+        if mode == "commit":
+            log(f"error: no usable GPU ({gpu_why}), and this commit run would pass on the CPU while the scoring "
+                "rerun spent its 12 hours on one CPU worker. The notebook's accelerator is off or unusable: in the "
+                "notebook editor set Settings > Accelerator > GPU L4 x4 (kernel-metadata.json: \"enable_gpu\": true, "
+                f"\"machine_shape\": \"NvidiaL4\"), then Save Version again. To run on the CPU on purpose, pass "
+                "--device cpu (in the notebook: DEVICE = \"cpu\").")
+            return EXIT_UNFIT
+        if not numba_broken:
+            loud(f"NO USABLE GPU in the scoring rerun ({gpu_why}): running on the CPU with "
+                 f"{args.workers or 1} worker(s); the tasks it cannot reach in time keep their fallback answers. "
+                 "Check the notebook's accelerator (Settings > Accelerator > GPU L4 x4) before the next submission.")
+    if n_gpu:
+        devices = [f"cuda:{i % n_gpu}" for i in range(args.workers or n_gpu)]
+    else:
+        devices = ["cpu"] * (args.workers or 1)
+
     lock, holder = take_lock(output)
     if lock is None:
         log(f"error: another `python -m submission` (pid {holder}) is writing {output}; stop it first "
             f"(its lock: {lock_path(output)})")
         return 3
+    try:
+        return run(args, mode, challenges, output, devices, numba_broken, t_start, time_limit, margin)
+    finally:
+        release_lock(lock, output)  # no lock file outlives the run
+
+
+def run(args, mode, challenges, output, devices, numba_broken, t_start, time_limit, margin) -> int:
+    """The job, with the output locked: fallbacks at once, then the checkpoint, the plan, the workers,
+    the final validation. Returns the exit code."""
+    phase = {}  # seconds per phase of the main process
+    deadline = t_start + time_limit - margin  # workers plan to be done by then
+    hard_stop = t_start + time_limit - margin / 2  # past this, unfinished work is abandoned
 
     # ---- challenges, read leniently; fallbacks on disk at once ----
     try:
@@ -238,6 +307,9 @@ def main(argv=None) -> int:
     for tid, err in errors.items():
         log(f"[warning] task {tid}: bad input, keeps its fallback answer: {err}")
     phase["startup"] = time.time() - t_start
+    if numba_broken:  # nothing can be solved (said loudly above); the file of fallbacks is complete
+        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate())
+        return 2
 
     # ---- checkpoint and settings ----
     t = time.time()
@@ -263,17 +335,7 @@ def main(argv=None) -> int:
     meta = load_meta(ckpt)
     canvas = int(meta["model_config"]["canvas_side"])
 
-    # ---- devices and the plan: the tasks the model can take, in shards ----
-    import torch
-    use_cuda = args.device != "cpu" and torch.cuda.is_available()
-    if args.device == "cuda" and not use_cuda:
-        log("error: --device cuda but CUDA is not available")
-        return 2
-    if use_cuda:
-        n_gpu = torch.cuda.device_count()
-        devices = [f"cuda:{i % n_gpu}" for i in range(args.workers or n_gpu)]
-    else:
-        devices = ["cpu"] * (args.workers or 1)
+    # ---- the plan: the tasks the model can take, in shards ----
     in_process = devices == ["cpu"]
     settings = solve_settings(meta, args, workers_here=devices.count("cpu") or 1)
     kind = "Kaggle export" if "export" in meta else "full checkpoint"
@@ -282,7 +344,7 @@ def main(argv=None) -> int:
         f"{settings.puzzle_lr:g}, ema {settings.ema if settings.ttt_mode == 'full' else 'off'}; halt {settings.halt}, "
         f"vote {settings.vote}")
 
-    from .plan import commit_tasks, make_shards, shard_weight
+    from .plan import make_shards, shard_weight
     too_big = [t for t in good if t.max_side() > canvas]
     for task in too_big:
         log(f"[warning] task {task.id}: grids up to {task.max_side()} exceed the checkpoint's canvas {canvas}; "
@@ -292,6 +354,14 @@ def main(argv=None) -> int:
         # With the default of 4 per worker's 4 shards, each task is a shard: every GPU gets one.
         runnable = commit_tasks(runnable, max(args.commit_tasks, 1))
         log(f"[commit] solving {len(runnable)} of {len(good)} tasks: {', '.join(t.id for t in runnable)}")
+    # The commit run's own score: a few of the competition's evaluation tasks, solved like the others;
+    # their answers never enter the submission and their solutions are read only after the workers end.
+    eval_tasks, eval_roles, eval_solutions = [], {}, None
+    if mode == "commit" and args.commit_eval_tasks > 0:
+        eval_tasks, eval_roles, eval_solutions = commit_eval_plan(challenges, set(raw), meta, canvas,
+                                                                  args.commit_eval_tasks)
+        runnable = runnable + eval_tasks
+    answers = CommitEvalAnswers(sub, [t.id for t in eval_tasks])
     per_shard = args.tasks_per_shard or max(1, math.ceil(len(runnable) / (SHARDS_PER_WORKER * len(devices))))
     shards = make_shards(runnable, per_shard)
     weights = [shard_weight(s) for s in shards]
@@ -303,9 +373,12 @@ def main(argv=None) -> int:
     # ---- workers ----
     t = time.time()
     from .pool import run_workers
-    shard_stats, failed = run_workers(str(ckpt), settings, devices, in_process, shards, weights, sub, deadline,
+    shard_stats, failed = run_workers(str(ckpt), settings, devices, in_process, shards, weights, answers, deadline,
                                       hard_stop, task_cap=args.task_cap, candidates_path=args.candidates)
     phase["solving"] = time.time() - t
+    if eval_tasks:
+        score_commit_eval(eval_tasks, eval_roles, answers.entries, eval_solutions)
+        failed = [(tid, why) for tid, why in failed if tid not in answers.ids]
 
     # ---- final validation ----
     t = time.time()
@@ -323,11 +396,127 @@ def main(argv=None) -> int:
         problems = sub.validate()
     phase["final write+validate"] = time.time() - t
     summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok=not problems,
-            too_big=[t.id for t in too_big])
+            too_big=[t.id for t in too_big], cpu_only=devices[0] == "cpu")
     return 0 if not problems else 1
 
 
-def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=()):
+# -----------------------------------------------------------------------------
+# The commit run's evaluation score
+
+
+class CommitEvalAnswers:
+    """Where the workers' answers go (pool.run_workers calls set()): the commit run's evaluation tasks
+    are kept here for scoring, every other task's answers go to the submission file."""
+
+    def __init__(self, sub, eval_ids):
+        self.sub, self.ids, self.entries = sub, set(eval_ids), {}
+
+    def set(self, task_id, entries, predicted, write=True):
+        if task_id in self.ids:
+            self.entries[task_id] = entries
+        else:
+            self.sub.set(task_id, entries, predicted, write)
+
+
+def trained_content(meta: dict):
+    """A ContentIndex of what the checkpoint trained on, from its meta's content record ("content" at
+    the top or under "data": {"fingerprints": ..., "parts": ...}, each a map to task ids or a list),
+    or None when the meta has none (older checkpoints: then 'seen' is decided by id only)."""
+    record = meta.get("content") or meta.get("data", {}).get("content")
+    if not isinstance(record, dict):
+        return None
+    as_map = lambda x: x if isinstance(x, dict) else {k: "a training task" for k in (x or [])}  # noqa: E731
+    return ContentIndex(as_map(record.get("fingerprints")), as_map(record.get("parts")))
+
+
+def pretraining_roles(tasks, meta: dict, content) -> dict:
+    """{task id: how the checkpoint's pretraining saw it, in words, or None when it did not}: by id
+    (the puzzle map's tasks, the held-out list), then by content where the meta records it."""
+    pm, data = meta.get("puzzle_map", {}), meta.get("data", {})
+    if "task_ids" not in pm:
+        return {t.id: "unknown: the checkpoint's meta does not record what it trained on" for t in tasks}
+    in_table, held = set(pm["task_ids"]), set(data.get("heldout_tasks", []))
+    roles = {}
+    for t in tasks:
+        match = content.match(t) if content is not None else None
+        roles[t.id] = ("held out in pretraining: its demonstrations trained on, best/ chosen on its test outputs"
+                       if t.id in held else "trained on in pretraining, test outputs included" if t.id in in_table
+                       else f"seen in pretraining under another id: {match}" if match else None)
+    return roles
+
+
+def commit_eval_plan(challenges: str, test_ids: set, meta: dict, canvas: int, n: int):
+    """The commit run's evaluation tasks: n of the evaluation challenges beside the test file, spread
+    over the sizes, tasks the checkpoint never saw first (those it saw only fill up, labelled).
+    Returns (tasks, {id: role or None}, the solutions' path); the solutions are not opened here."""
+    found = find_evaluation(challenges)
+    if found is None:
+        log(f"[commit-eval] no {' and '.join(EVALUATION_FILES)} beside {challenges}: this commit run prints no score")
+        return [], {}, None
+    eval_path, solutions_path = found
+    try:
+        tasks, _ = load_challenges_lenient(eval_path)
+    except (TaskError, OSError, ValueError) as e:
+        log(f"[commit-eval] cannot read {eval_path} ({e}): this commit run prints no score")
+        return [], {}, None
+    pool = [t for t in tasks if t.id not in test_ids and t.max_side() <= canvas]  # test ids: one answer each
+    content = trained_content(meta)
+    roles = pretraining_roles(pool, meta, content)
+    unseen = [t for t in pool if roles[t.id] is None]
+    seen = [t for t in pool if roles[t.id] is not None]
+    chosen = commit_tasks(unseen, n) if unseen else []
+    if len(chosen) < n and seen:
+        chosen += commit_tasks(seen, n - len(chosen))
+    log(f"[commit-eval] solving {len(chosen)} of the {len(tasks)} tasks of {eval_path} as well ({len(unseen)} of the "
+        f"{len(pool)} that fit the canvas {canvas} unseen by the checkpoint"
+        f"{'' if content is not None else ', by id: its meta records no content of its training tasks'}); their "
+        f"answers stay out of the submission: {', '.join(t.id for t in chosen) or 'none'}")
+    return chosen, {t.id: roles[t.id] for t in chosen}, solutions_path
+
+
+def pass_at_2(entries: list, truths: list) -> float:
+    """ARC Prize's per-task score: the share of the task's test outputs that attempt_1 or attempt_2
+    matches exactly (shape and cells)."""
+    solved = sum(isinstance(e, dict) and truth in (e.get("attempt_1"), e.get("attempt_2"))
+                 for e, truth in zip(entries, truths))
+    return solved / len(truths)
+
+
+def score_commit_eval(tasks, roles: dict, answers: dict, solutions_path: str) -> None:
+    """Read the evaluation solutions (now, after every prediction) and print pass@2 per task and over
+    the unseen tasks, apart from those the checkpoint saw."""
+    try:
+        with open(solutions_path, encoding="utf-8") as f:
+            solutions = json.load(f)
+        if not isinstance(solutions, dict):
+            raise ValueError(f"top level is {type(solutions).__name__}, expected {{task_id: [grid, ...]}}")
+    except (OSError, ValueError) as e:
+        log(f"[commit-eval] cannot read {solutions_path} ({e}): no score")
+        return
+    scores = {"unseen": [], "seen": []}
+    for t in tasks:
+        truths = solutions.get(t.id)
+        if not isinstance(truths, list) or len(truths) != len(t.test_inputs):
+            log(f"[commit-eval] task {t.id}: {solutions_path} has no {len(t.test_inputs)} test output(s) for it; not scored")
+            continue
+        entries = answers.get(t.id)
+        score = pass_at_2(entries, truths) if entries else 0.0
+        scores["unseen" if roles[t.id] is None else "seen"].append(score)
+        log(f"[commit-eval] task {t.id} ({roles[t.id] or 'unseen'}): pass@2 {score:.3f}"
+            f"{'' if entries else ' (not predicted: its shard was lost or out of time)'}")
+    parts = [f"{sum(v) / len(v):.3f} on {len(v)} {k} evaluation task(s)" for k, v in scores.items() if v]
+    if parts:
+        log("[commit-eval] score: pass@2 " + "; ".join(parts)
+            + (" (seen: trained on or held out by the checkpoint, not an accuracy estimate)" if scores["seen"] else ""))
+
+
+def loud(text: str) -> None:
+    """A warning that must not be missed in a 12-hour log."""
+    bar = "[WARNING] " + "=" * 90
+    log(f"{bar}\n[WARNING] {text}\n{bar}")
+
+
+def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=(), cpu_only=False):
     n_tasks, n_inputs = len(sub.expected), sum(sub.expected.values())
     stats = shard_stats.values()
     ttt, inf = sum(s["ttt_s"] for s in stats), sum(s["infer_s"] for s in stats)
@@ -357,6 +546,8 @@ def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_
         import resource
         log(f"[summary] peak memory: not measured per phase on the CPU (this process's peak RSS "
             f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)")
+    if cpu_only:
+        log("[summary] ran on the CPU only (no GPU used: see [versions] above)")
     log(f"[summary] {sub.path}: {'valid' if final_ok else 'INVALID'}")
 
 

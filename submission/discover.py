@@ -14,10 +14,16 @@ assumes one layout:
   checkpoint format; with several candidates the log names them all and says which was used and why;
 - run mode: KAGGLE_IS_COMPETITION_RERUN set means the scoring rerun (the full job); unset on Kaggle
   means a commit ("Save Version") or interactive run, which runs a short smoke test instead of
-  spending 12 GPU-hours on the placeholder tasks.
+  spending 12 GPU-hours on the placeholder tasks;
+- evaluation files: the competition's arc-agi_evaluation_challenges.json and
+  arc-agi_evaluation_solutions.json beside the test challenges, which a commit run scores itself on;
+- scratch: /kaggle/working is the notebook's versioned output, so everything of the kit's own (its
+  sources, caches, the lock) goes to the scratch folder instead: /kaggle/temp on Kaggle, else the
+  system's temporary folder.
 
-TRM_KAGGLE_INPUT / TRM_KAGGLE_WORKING (default /kaggle/input, /kaggle/working) redirect it all, so
-tests can fake the tree. Standard library only (the notebook's validate cell imports it).
+TRM_KAGGLE_INPUT / TRM_KAGGLE_WORKING / TRM_KAGGLE_TEMP (default /kaggle/input, /kaggle/working, the
+scratch folder above) redirect it all, so tests can fake the tree. Standard library only (the
+notebook's cells import it).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import fnmatch
 import glob
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 
 KAGGLE_CHECKPOINT_DATASET = "trm-checkpoint"  # the checkpoint's dataset (or model) name, unless told otherwise
@@ -37,6 +44,7 @@ KNOWN_CHALLENGES = (  # newest competition first; relative to the input folder
     "arc-prize-2025/arc-agi_test_challenges.json",
 )
 CHALLENGES_PATTERN = "*test_challenges*.json"
+EVALUATION_FILES = ("arc-agi_evaluation_challenges.json", "arc-agi_evaluation_solutions.json")  # beside the test file
 MAX_DEPTH = 8  # below the input folder (a model's files sit 5 levels down, a run's best/ 1-2 more)
 
 
@@ -46,6 +54,15 @@ def kaggle_input() -> str:
 
 def kaggle_working() -> str:
     return os.environ.get("TRM_KAGGLE_WORKING", "/kaggle/working")
+
+
+def scratch_dir() -> str:
+    """Where the kit's own files go (never /kaggle/working): $TRM_KAGGLE_TEMP, else /kaggle/temp when
+    it exists (Kaggle's scratch space, not saved with the notebook's output), else the system's
+    temporary folder."""
+    if os.environ.get("TRM_KAGGLE_TEMP"):
+        return os.environ["TRM_KAGGLE_TEMP"]
+    return "/kaggle/temp" if os.path.isdir("/kaggle/temp") else tempfile.gettempdir()
 
 
 def is_rerun() -> bool:
@@ -85,6 +102,14 @@ def find_challenges(input_dir: str) -> list[str]:
     for dirpath, _, filenames in walk(input_dir):
         found += [os.path.join(dirpath, f) for f in fnmatch.filter(filenames, CHALLENGES_PATTERN)]
     return sorted(found, key=lambda p: (p.count(os.sep), p))
+
+
+def find_evaluation(challenges_path: str) -> tuple[str, str] | None:
+    """(evaluation challenges, evaluation solutions) when both lie beside the test challenges, as in
+    the competition's folder; else None."""
+    folder = os.path.dirname(os.path.abspath(challenges_path))
+    paths = tuple(os.path.join(folder, name) for name in EVALUATION_FILES)
+    return paths if all(os.path.isfile(p) for p in paths) else None
 
 
 def challenges_searched(input_dir: str) -> str:

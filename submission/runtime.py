@@ -1,7 +1,9 @@
 """Device, dtype, distributed and environment detection, in one place.
 
-Every entry point calls `compute_init()` once; it prints what it chose and why. The same command
-runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs, gloo on CPU).
+Every training entry point calls `compute_init()` once; it prints what it chose and why. The same
+command runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs, gloo on CPU).
+The Kaggle entry (python -m submission) asks here which software it runs on (software_report), whether
+its GPUs can run this torch build (usable_gpus) and whether numba works (numba_problem).
 """
 from __future__ import annotations
 
@@ -52,6 +54,92 @@ def pick_device(requested: str = "auto") -> tuple[torch.device, str]:
     if torch.cuda.is_available():
         return torch.device("cuda"), f"CUDA available ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})"
     return torch.device("cpu"), f"no GPU found; CPU with {torch.get_num_threads()} threads"
+
+
+def arch_supported(capability: tuple, arch_list: list) -> bool:
+    """Whether a torch build compiled for `arch_list` (torch.cuda.get_arch_list(): 'sm_86', 'sm_90a',
+    'compute_90', ...) has kernels for a GPU of compute capability (major, minor). CUDA's rule: a
+    cubin for sm_XY runs on major X with minor >= Y; PTX for compute_XY is compiled at load time for
+    any capability >= X.Y. An empty list (the build does not say) counts as supported."""
+    if not arch_list:
+        return True
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        digits = digits.rstrip("abcdefghijklmnopqrstuvwxyz")  # sm_90a, sm_100f: feature suffixes
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
+
+
+def usable_gpus() -> tuple[int, str]:
+    """(how many CUDA devices this torch build can compute on, why, in words). A GPU that torch sees
+    but has no kernels for (a P100, sm_60, under a build for sm_70 and newer) counts as none: its
+    first kernel would fail with "no kernel image is available". Asks only for counts, names and
+    capabilities: no tensor is made on a GPU (the workers own the devices)."""
+    if not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            return 0, f"this torch ({torch.__version__}) is built without CUDA"
+        return 0, "CUDA is not available (no GPU attached, or its driver cannot be used)"
+    n = torch.cuda.device_count()
+    arch = torch.cuda.get_arch_list()
+    names = [torch.cuda.get_device_name(i) for i in range(n)]
+    for i in range(n):
+        cap = torch.cuda.get_device_capability(i)
+        if not arch_supported(cap, arch):
+            return 0, (f"GPU {i} ({names[i]}, compute capability {cap[0]}.{cap[1]}) is not supported by this torch "
+                       f"build ({torch.__version__}, kernels for {', '.join(arch)})")
+    return n, f"{n} x {names[0]}" + ("" if len(set(names)) == 1 else f" (and {', '.join(sorted(set(names[1:])))})")
+
+
+def numba_problem() -> str | None:
+    """None when numba imports and compiles a function; else what went wrong, in one line. The
+    entry's grid encoders are numba kernels, so without a working numba no task can be solved."""
+    try:
+        import numba
+
+        @numba.njit(cache=False)
+        def plus_one(x):
+            return x + 1
+
+        if plus_one(1) != 2:
+            return "numba compiled a function that returns a wrong result"
+    except Exception as e:  # a broken install raises anything: ImportError, AttributeError, a numpy mismatch
+        return f"{type(e).__name__}: {e}".splitlines()[0]
+    return None
+
+
+def software_report() -> str:
+    """One line: python, torch (its CUDA and cuDNN), numpy, numba, the GPUs, and Kaggle's image when
+    the environment names it (GIT_COMMIT / BUILD_DATE of Kaggle's docker image)."""
+    import platform
+
+    import numpy
+
+    try:
+        import numba
+        numba_version = numba.__version__
+    except Exception as e:  # reported in full by numba_problem()
+        numba_version = f"BROKEN ({type(e).__name__})"
+    cuda = f"CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
+    cudnn = torch.backends.cudnn.version() if torch.cuda.is_available() else None
+    n, why = usable_gpus()
+    gpus = why if n else f"no usable GPU: {why}"
+    if n:
+        mem = torch.cuda.get_device_properties(0).total_memory / 2**30
+        cap = torch.cuda.get_device_capability(0)
+        gpus += f", {mem:.1f} GiB each, compute capability {cap[0]}.{cap[1]}"
+    line = (f"python {platform.python_version()}; torch {torch.__version__} ({cuda}"
+            f"{f', cuDNN {cudnn}' if cudnn else ''}); numpy {numpy.__version__}; numba {numba_version}; "
+            f"devices: {gpus}; {os.cpu_count()} CPU cores")
+    if os.environ.get("BUILD_DATE") and os.environ.get("GIT_COMMIT"):
+        line += f"; Kaggle image built {os.environ['BUILD_DATE']} (commit {os.environ['GIT_COMMIT'][:12]})"
+    return line
 
 
 TIMEOUT_ENV = "TRM_COLLECTIVE_TIMEOUT_MIN"

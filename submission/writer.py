@@ -7,6 +7,8 @@ entry keeps a complete, valid file on disk at every moment:
      (write_atomic: write a temporary file in the same folder, then os.replace), so a kill at any
      moment leaves either the old or the new complete file;
   3. after the last write the file is read back and checked (validate_submission).
+One process writes a file at a time (take_lock); the lock lives in the scratch folder and is removed
+at the end, so the output folder holds the file and nothing else.
 
 Fallbacks: the test input itself for both attempts (many ARC outputs share much with the input,
 and a copy has the right kind of shape; [[0]] never scores). A task whose test inputs cannot be
@@ -16,8 +18,11 @@ Standard library only: this file runs inside the Kaggle notebook before torch is
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+
+from .discover import scratch_dir
 
 MAX_SIDE = 30
 ATTEMPTS = ("attempt_1", "attempt_2")
@@ -128,31 +133,86 @@ def write_atomic(obj, path) -> None:
 
 
 def lock_path(path) -> str:
-    """The lock file of a submission file: hidden, beside it."""
-    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
-    return os.path.join(folder, f".{name}.lock")
+    """The lock file of a submission file: in the scratch folder (discover.scratch_dir), never beside
+    the file, since /kaggle/working is the notebook's versioned output; named after the file and a
+    digest of its absolute path, so every process that writes one path agrees on one lock."""
+    full = os.path.abspath(os.fspath(path))
+    digest = hashlib.sha1(full.encode()).hexdigest()[:12]
+    return os.path.join(scratch_dir(), "trm_locks", f"{os.path.basename(full)}.{digest}.lock")
 
 
 def take_lock(path):
     """Lock `path` for this process's life (the OS releases the lock however the process ends, so a
-    killed run leaves no stale lock). Returns (fd, None) when taken, (None, pid of the holder) when
-    another process holds it. Where there are no file locks (not POSIX) it always succeeds."""
+    killed run leaves no lock held; release_lock also removes the file). Returns (fd, None) when
+    taken, (None, pid of the holder) when another process holds it. Where there are no file locks
+    (not POSIX) it always succeeds."""
     try:
         import fcntl
     except ImportError:
         return -1, None
     lock = lock_path(path)
     os.makedirs(os.path.dirname(lock), exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            return None, int(text) if text.isdigit() else None
+        # The holder may have removed the file between our open and our lock: then this lock is on a
+        # file no one else can find, and the path must be opened again.
+        try:
+            current = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
         os.close(fd)
-        return None, int(text) if text.isdigit() else None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd, None
+
+
+def release_lock(fd, path) -> None:
+    """Remove the lock file (while still holding it, so no one else holds it meanwhile), then let go."""
+    if fd is None or fd < 0:
+        return
+    try:
+        os.unlink(lock_path(path))
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+
+
+def clear_stale_files(path) -> list[str]:
+    """After the writer of `path` has ended: remove its lock when no one holds it, and the temporary
+    files of writes a kill interrupted (write_atomic's .<name>.<pid>.tmp beside it, of processes no
+    longer alive). Returns what was removed."""
+    removed = []
+    fd, _ = take_lock(path)
+    if fd is not None:
+        release_lock(fd, path)
+        if fd >= 0:
+            removed.append(lock_path(path))
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    prefix = f".{name}."
+    for entry in os.listdir(folder) if os.path.isdir(folder) else []:
+        pid = entry[len(prefix):-len(".tmp")]
+        if entry.startswith(prefix) and entry.endswith(".tmp") and pid.isdigit() and not _alive(int(pid)):
+            os.remove(os.path.join(folder, entry))
+            removed.append(os.path.join(folder, entry))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # -----------------------------------------------------------------------------

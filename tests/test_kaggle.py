@@ -118,7 +118,7 @@ def test_two_checkpoints_named_one_wins_and_both_are_named(tmp_path, checkpoint)
 
 
 def test_commit_run_ends_in_its_limit_and_writes_every_task(tmp_path, checkpoint):
-    """No KAGGLE_IS_COMPETITION_RERUN: a smoke run of a few tasks in minutes (here 10 s), not 12 h;
+    """No KAGGLE_IS_COMPETITION_RERUN: a smoke run of a few tasks in minutes (here 15 s), not 12 h;
     the file holds every task (fallbacks for the rest). The 2026 competition layout, a model mount."""
     from submission.tasks import load_tasks, select_tasks
     tasks = select_tasks(load_tasks("arc1/eval"), max_side=6, first=5)
@@ -128,8 +128,8 @@ def test_commit_run_ends_in_its_limit_and_writes_every_task(tmp_path, checkpoint
     ch = challenges_of(tasks)
     (comp / "arc-agi_test_challenges.json").write_text(json.dumps(ch))
     place_checkpoint(checkpoint / "best", inp / "models" / "me" / "trm-checkpoint" / "pytorch" / "default" / "1")
-    limit = 10
-    proc, wall = run_entry(["--commit-tasks", "2", "--commit-minutes", limit / 60, "--time-buckets"],
+    limit = 15  # seconds; start-up (torch, numba, the checkpoint) takes a few of them on a busy machine
+    proc, wall = run_entry(["--commit-tasks", "2", "--commit-minutes", limit / 60, "--time-buckets", "--device", "cpu"],
                            {"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("[mode] commit run"), proc.stdout[:300]
@@ -169,6 +169,193 @@ def test_a_second_copy_is_refused(tmp_path, small_tasks):
         os.close(fd)
     assert proc.returncode == 3 and f"pid {os.getpid()}" in proc.stdout and "is writing" in proc.stdout
     assert not out.exists()
+
+
+# -----------------------------------------------------------------------------
+# What the machine can run: the GPUs, numba; the versions first
+
+
+@pytest.mark.parametrize("capability, arch, ok", [
+    ((6, 0), ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90"], False),  # a P100 under a build for Volta and newer
+    ((8, 9), ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90"], True),   # an L4: sm_86 cubins run on 8.9
+    ((7, 5), ["sm_70", "sm_75", "sm_80"], True),                     # a T4
+    ((9, 0), ["sm_80", "sm_86"], False),                             # newer major, no PTX to compile
+    ((9, 0), ["sm_80", "sm_86", "compute_86"], True),                # ... PTX for 8.6 compiles for 9.0
+    ((8, 0), ["sm_86"], False),                                      # a cubin never runs on a lower minor
+    ((9, 0), ["sm_90a"], True),                                      # feature suffix
+    ((6, 0), [], True),                                              # the build does not say: not refused
+])
+def test_arch_supported_follows_cudas_compatibility_rule(capability, arch, ok):
+    """CUDA's published rule: a cubin for sm_XY runs on capability X.y with y >= Y; PTX for compute_XY
+    compiles for any capability >= X.Y."""
+    from submission.runtime import arch_supported
+    assert arch_supported(capability, arch) is ok
+
+
+def test_usable_gpus_counts_a_gpu_without_kernels_as_none(monkeypatch):
+    """torch sees a P100 but this build has no kernels for it: no usable GPU, and the reason names it."""
+    from submission import runtime
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_70", "sm_80", "sm_90"])
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla P100-PCIE-16GB")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (6, 0))
+    n, why = runtime.usable_gpus()
+    assert n == 0 and "Tesla P100" in why and "6.0" in why and "sm_70" in why, why
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA L4")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (8, 9))
+    assert runtime.usable_gpus() == (2, "2 x NVIDIA L4")
+
+
+def kaggle_tree(tmp_path, checkpoint, test_tasks, eval_tasks=None, eval_solutions=None):
+    """A fake /kaggle: the 2026 competition folder (test challenges, and the evaluation files when
+    given), the checkpoint as the dataset trm-checkpoint. Returns the env that points the entry at it."""
+    inp = tmp_path / "input"
+    comp = inp / "competitions" / "arc-prize-2026-arc-agi-2"
+    comp.mkdir(parents=True)
+    (comp / "arc-agi_test_challenges.json").write_text(json.dumps(challenges_of(test_tasks)))
+    if eval_tasks is not None:
+        (comp / "arc-agi_evaluation_challenges.json").write_text(json.dumps(challenges_of(eval_tasks)))
+        (comp / "arc-agi_evaluation_solutions.json").write_text(json.dumps(eval_solutions))
+    shutil.copytree(checkpoint, inp / "trm-checkpoint")
+    return {"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(tmp_path / "working"),
+            "TRM_KAGGLE_TEMP": str(tmp_path / "temp"), "CUDA_VISIBLE_DEVICES": ""}  # no GPU, even on a GPU host
+
+
+def kit_files_left(tmp_path) -> tuple[list, list]:
+    """(what the working folder holds, every file left under the scratch folder's lock folder)."""
+    work, locks = tmp_path / "working", tmp_path / "temp" / "trm_locks"
+    return (sorted(p.name for p in work.iterdir()) if work.is_dir() else [],
+            sorted(p.name for p in locks.iterdir()) if locks.is_dir() else [])
+
+
+def test_commit_run_without_a_gpu_fails_naming_the_accelerator(tmp_path, checkpoint, small_tasks):
+    """On Kaggle, no usable GPU and no --device cpu: the commit run stops at once (exit 4) and says which
+    setting to fix, before writing anything. The versions come first, after the mode."""
+    import numba
+    import numpy
+    env = kaggle_tree(tmp_path, checkpoint / "best", small_tasks)
+    proc, _ = run_entry([], env, timeout=60)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("[mode] commit run") and lines[1].startswith("[versions] "), lines[:2]
+    for name, version in (("torch", torch.__version__), ("numpy", numpy.__version__), ("numba", numba.__version__)):
+        assert f"{name} {version}" in lines[1], lines[1]
+    assert "devices: no usable GPU" in lines[1] and "python " in lines[1]
+    err = next(line for line in lines if line.startswith("error: "))
+    assert "no usable GPU" in err and "Settings > Accelerator > GPU L4 x4" in err and "--device cpu" in err, err
+    assert kit_files_left(tmp_path) == ([], [])  # nothing written, no lock left
+
+
+def test_rerun_without_a_gpu_warns_solves_on_the_cpu_and_leaves_only_the_submission(tmp_path, checkpoint, small_tasks):
+    """The scoring rerun without a GPU keeps going: a loud warning, every task still solved on the CPU;
+    /kaggle/working holds submission.json and nothing else, and the lock is gone."""
+    env = kaggle_tree(tmp_path, checkpoint / "best", small_tasks)
+    proc, _ = run_entry(["--time-limit", 60, "--margin", 6, "--ttt-steps", 3, "--num-aug", 2, "--views", 2],
+                        {**env, "KAGGLE_IS_COMPETITION_RERUN": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    banner = [line for line in proc.stdout.splitlines() if line.startswith("[WARNING]")]
+    assert len(banner) == 3 and "NO USABLE GPU in the scoring rerun" in banner[1], banner
+    assert f"{len(small_tasks)}/{len(small_tasks)} tasks predicted" in proc.stdout
+    assert "[summary] ran on the CPU only" in proc.stdout
+    assert kit_files_left(tmp_path) == (["submission.json"], [])
+    sub = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert set(sub) == {t.id for t in small_tasks}
+
+
+def test_broken_numba_fails_the_commit_run_and_keeps_the_fallbacks_in_the_rerun(tmp_path, checkpoint, small_tasks):
+    """A numba that cannot be imported (a package of that name earlier on the path that raises, as a
+    wheel installed over Kaggle's would): the commit run exits 4 with the cause; the rerun writes the
+    complete file of fallbacks, warns, and exits 2."""
+    shim = tmp_path / "shim" / "numba"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('simulated broken numba')\n")
+    env = {**kaggle_tree(tmp_path, checkpoint / "best", small_tasks), "PYTHONPATH": str(tmp_path / "shim")}
+    proc, _ = run_entry(["--device", "cpu"], env, timeout=60)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "numba BROKEN (ImportError)" in proc.stdout.splitlines()[1]
+    err = next(line for line in proc.stdout.splitlines() if line.startswith("error: "))
+    assert "numba is missing or broken (ImportError: simulated broken numba)" in err, err
+    assert not (tmp_path / "working" / "submission.json").exists()
+    proc, _ = run_entry(["--device", "cpu"], {**env, "KAGGLE_IS_COMPETITION_RERUN": "1"}, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "[WARNING] numba is missing or broken" in proc.stdout and "Every task keeps its fallback" in proc.stdout
+    sub = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert sub == {t.id: [{"attempt_1": x.tolist(), "attempt_2": x.tolist()} for x in t.test_inputs] for t in small_tasks}
+    assert kit_files_left(tmp_path) == (["submission.json"], [])
+
+
+# -----------------------------------------------------------------------------
+# The commit run's evaluation score
+
+
+def test_commit_run_scores_evaluation_tasks_seen_apart(tmp_path, checkpoint, small_tasks):
+    """Evaluation files beside the test challenges: the commit run also solves the evaluation tasks and
+    prints pass@2, unseen tasks apart from those the checkpoint saw (by id, and by content under another
+    id). The truths are built so the score is known whatever the model answers: with one view a test
+    input gets one candidate, so attempt_2 is the test input itself; a truth equal to the test input is
+    solved, a 9x9 truth (the canvas is 8) never is. Unseen: one of each, 0.500. Seen: both solved, 1.000.
+    None of their answers enters submission.json."""
+    import numpy as np
+    from submission.tasks import Task, load_tasks, select_tasks, task_fingerprint
+    meta = json.loads((checkpoint / "best" / "meta.json").read_text())
+    trained = [t for t in select_tasks(load_tasks("arc1/train"), max_side=6) if t.id in set(meta["puzzle_map"]["task_ids"])]
+    by_id, by_content = trained[0], trained[1]
+    copy = Task("c0ffee00", by_content.train, by_content.test_inputs)  # the same task under an id never trained
+    fresh = [t for t in select_tasks(load_tasks("arc1/eval"), max_side=6, first=6) if t.id not in {s.id for s in small_tasks}][:2]
+    solved, unsolvable = fresh
+    evals = [solved, unsolvable, by_id, copy]
+    truths = {t.id: [x.tolist() for x in t.test_inputs] for t in (solved, by_id, copy)}
+    truths[unsolvable.id] = [np.full((9, 9), 3).tolist() for _ in unsolvable.test_inputs]
+    ck = tmp_path / "ck"
+    shutil.copytree(checkpoint / "best", ck)
+    meta["content"] = {"fingerprints": {task_fingerprint(by_content): by_content.id}}  # what training records
+    (ck / "meta.json").write_text(json.dumps(meta))
+    env = kaggle_tree(tmp_path, ck, small_tasks[:1], evals, truths)
+    proc, _ = run_entry(["--device", "cpu", "--commit-tasks", 1, "--commit-minutes", 1, "--ttt-steps", 3,
+                         "--num-aug", 2, "--views", 1], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert f"task {by_id.id} (trained on in pretraining" in out, out
+    assert f"task c0ffee00 (seen in pretraining under another id: {by_content.id} (same content))" in out, out
+    assert f"task {solved.id} (unseen): pass@2 1.000" in out and f"task {unsolvable.id} (unseen): pass@2 0.000" in out
+    score = next(line for line in out.splitlines() if line.startswith("[commit-eval] score: "))
+    assert score.startswith("[commit-eval] score: pass@2 0.500 on 2 unseen evaluation task(s); "
+                            "1.000 on 2 seen evaluation task(s)"), score
+    sub = json.loads((tmp_path / "working" / "submission.json").read_text())
+    assert set(sub) == {small_tasks[0].id}  # the evaluation answers stay out
+    assert kit_files_left(tmp_path) == (["submission.json"], [])
+
+
+def test_pass_at_2_by_hand():
+    from submission.__main__ import pass_at_2
+    a, b, c = [[1]], [[2, 2]], [[3], [3]]
+    assert pass_at_2([{"attempt_1": a, "attempt_2": b}], [b]) == 1.0  # the second attempt counts
+    assert pass_at_2([{"attempt_1": a, "attempt_2": b}], [[[2], [2]]]) == 0.0  # same cells, other shape
+    assert pass_at_2([{"attempt_1": a, "attempt_2": a}, {"attempt_1": c, "attempt_2": b}], [a, b]) == 1.0
+    assert pass_at_2([{"attempt_1": a, "attempt_2": a}, {"attempt_1": c, "attempt_2": a}], [a, b]) == 0.5
+    assert pass_at_2([{"attempt_1": a, "attempt_2": a}], [a, b]) == 0.5  # a missing entry scores nothing
+
+
+def test_the_lock_lives_in_the_scratch_folder_and_stale_files_are_cleared(tmp_path, monkeypatch):
+    """The lock of /kaggle/working/submission.json is never in /kaggle/working; it is refused while
+    held, gone when released; after a killed writer, its lock and its half-written temporary file are
+    cleared, a live writer's temporary file is not."""
+    from submission.writer import clear_stale_files, lock_path, release_lock, take_lock
+    monkeypatch.setenv("TRM_KAGGLE_TEMP", str(tmp_path / "temp"))
+    out = tmp_path / "working" / "submission.json"
+    assert Path(lock_path(out)).parent == tmp_path / "temp" / "trm_locks"
+    fd, _ = take_lock(out)
+    assert fd is not None and take_lock(out) == (None, os.getpid())  # a second open file is refused
+    release_lock(fd, out)
+    assert not Path(lock_path(out)).exists()
+    out.parent.mkdir()
+    dead = out.parent / ".submission.json.999999999.tmp"  # no such process
+    live = out.parent / f".submission.json.{os.getpid()}.tmp"
+    for f in (dead, live, Path(lock_path(out))):
+        f.write_text("x")  # the lock file as a killed holder leaves it: present, not held
+    removed = clear_stale_files(out)
+    assert sorted(removed) == sorted([str(dead), lock_path(out)]) and live.exists() and not dead.exists()
 
 
 # -----------------------------------------------------------------------------

@@ -102,6 +102,29 @@ def test_committed_notebook_is_up_to_date(tmp_path):
     assert meta["competition_sources"] == ["arc-prize-2026-arc-agi-2"]
     assert meta["dataset_sources"] == [f"{meta['id'].split('/')[0]}/trm-checkpoint"]
     assert meta["id"].split("/")[1] == meta["title"].lower().replace(" ", "-")  # Kaggle's slug rule
+    assert "docker_image" not in meta and "docker_image_pinning_type" not in meta  # no image pinned by default
+
+
+def test_notebook_metadata_asks_for_the_l4_offline_and_the_generator_fills_the_kernel(tmp_path):
+    """The .ipynb's own metadata.kaggle (read by Kaggle's web editor on upload) asks for the 4 x L4
+    machine, GPU on, internet off; --kaggle-user, --checkpoint-dataset and --docker-image fill
+    kernel-metadata.json (the fields the Kaggle CLI reads: docker_image with pinning 'original')."""
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    assert nb["metadata"]["kaggle"] == {"accelerator": "nvidiaL4", "isGpuEnabled": True, "isInternetEnabled": False,
+                                        "language": "python", "sourceType": "notebook"}
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    out = tmp_path / "nb" / "mine.ipynb"
+    assert gen.main(["--out", str(out), "--kaggle-user", "alice", "--checkpoint-dataset", "bob/my-ckpt",
+                     "--docker-image", "gcr.io/kaggle-gpu-images/python@sha256:0123abcd"]) == 0
+    meta = json.loads((out.parent / "kernel-metadata.json").read_text())
+    assert meta["id"] == "alice/trm-arc-submission" and meta["code_file"] == "mine.ipynb"
+    assert meta["dataset_sources"] == ["bob/my-ckpt"] and meta["competition_sources"] == ["arc-prize-2026-arc-agi-2"]
+    assert meta["docker_image"] == "gcr.io/kaggle-gpu-images/python@sha256:0123abcd"
+    assert meta["docker_image_pinning_type"] == "original"  # one of the two values the CLI accepts
+    settings = next(c for c in json.loads(out.read_text())["cells"] if c["id"] == "settings")
+    assert "CHECKPOINT_DATASET = 'my-ckpt'" in "".join(settings["source"])  # the slug, in any mount layout
+    with pytest.raises(SystemExit):
+        gen.main(["--out", str(out), "--docker-image", " "])
 
 
 def test_notebook_embeds_the_package_files_exactly():
@@ -150,22 +173,33 @@ def test_readable_sources_stay_readable():
 
 
 def test_kaggle_notebook_runs_on_a_fake_kaggle_tree(tmp_path, tiny_run, small_tasks):
-    from submission.tasks import tasks_to_challenges
-    inp, work = tmp_path / "input", tmp_path / "working"
+    """A commit run (on the CPU on purpose) with the competition's evaluation files beside the test
+    file: a valid submission, the evaluation score printed again by the last cell, and nothing but
+    submission.json left in the working folder (the kit's sources, caches and lock are in TEMP_DIR)."""
+    from submission.tasks import load_tasks, select_tasks, tasks_to_challenges, tasks_to_solutions
+    inp, work, temp = tmp_path / "input", tmp_path / "working", tmp_path / "temp"
     (inp / "arc-prize-2025").mkdir(parents=True)
     challenges = tasks_to_challenges(small_tasks)
     (inp / "arc-prize-2025" / "arc-agi_test_challenges.json").write_text(json.dumps(challenges))
+    evals = [t for t in select_tasks(load_tasks("arc1/eval"), max_side=6, first=5) if t.id not in challenges][:2]
+    (inp / "arc-prize-2025" / "arc-agi_evaluation_challenges.json").write_text(json.dumps(tasks_to_challenges(evals)))
+    (inp / "arc-prize-2025" / "arc-agi_evaluation_solutions.json").write_text(json.dumps(tasks_to_solutions(evals)))
     shutil.copytree(tiny_run / "best", inp / "trm-checkpoint")  # meta.json + *.safetensors, as on Kaggle
-    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "20"}
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_KAGGLE_TEMP": str(temp),
+           "TRM_TIME_LIMIT": "20", "TRM_ENTRY_ARGS": "--device cpu --commit-eval-tasks 2"}
     env.pop("KAGGLE_IS_COMPETITION_RERUN", None)
     nb = run_notebook(NOTEBOOK, env, cwd=tmp_path, timeout=120)
 
     log = cell_text(nb, "run-entry")
     assert "trm-checkpoint" in log and "[summary]" in log, log
     assert "exited with code 0" in log, log
-    assert "is valid" in cell_text(nb, "validate")
-    # the entry ran from the package the notebook wrote, not from this repository
-    assert (work / "trm_kit" / "submission" / "solve.py").read_text() == (ROOT / "submission" / "solve.py").read_text()
+    validated = cell_text(nb, "validate")
+    assert "is valid" in validated
+    assert "this commit run's evaluation score: pass@2 " in validated and "on 2 unseen evaluation task(s)" in validated
+    # the entry ran from the package the notebook wrote, not from this repository, and left only the answer
+    assert sorted(p.name for p in work.iterdir()) == ["submission.json"]
+    assert not list((temp / "trm_locks").iterdir())
+    assert (temp / "trm_kit" / "submission" / "solve.py").read_text() == (ROOT / "submission" / "solve.py").read_text()
     sub = json.loads((work / "submission.json").read_text())
     assert set(sub) == set(challenges)
     for tid, task in challenges.items():
@@ -202,7 +236,8 @@ def test_kaggle_notebook_repairs_a_broken_submission(tmp_path, small_tasks):
                        "open(OUTPUT, 'w'))\nRETURN_CODE = 1")
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, str(path))
-    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "20"}
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_KAGGLE_TEMP": str(tmp_path / "temp"),
+           "TRM_TIME_LIMIT": "20"}
     out = cell_text(run_notebook(path, env, cwd=tmp_path, timeout=60), "validate")
     assert "INVALID" in out and "is valid" in out, out
     sub = json.loads((work / "submission.json").read_text())
@@ -249,8 +284,8 @@ def test_kaggle_notebook_interrupt_leaves_no_process(tmp_path, tiny_run, small_t
     settings = next(c for c in nb.cells if c.get("id") == "settings")
     assert "EXTRA_ARGS = []" in settings.source
     settings.source = settings.source.replace("EXTRA_ARGS = []", 'EXTRA_ARGS = ["--workers", "2"]')
-    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "120",
-           "KAGGLE_IS_COMPETITION_RERUN": "1"}  # the full run: minutes, so the interrupt finds it running
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_KAGGLE_TEMP": str(tmp_path / "temp"),
+           "TRM_TIME_LIMIT": "120", "KAGGLE_IS_COMPETITION_RERUN": "1"}  # the full run: minutes, so the interrupt finds it running
     done = run_notebook(nb, env, cwd=tmp_path, timeout=12, interrupt_on_timeout=True)
     log = cell_text(done, "run-entry")
     pid = int(log.split("entry started: pid ")[1].split()[0])
@@ -266,14 +301,19 @@ def test_kaggle_notebook_interrupt_leaves_no_process(tmp_path, tiny_run, small_t
             os.kill(p, signal.SIGKILL)
     sub = json.loads((work / "submission.json").read_text())  # the fallbacks at least, complete
     assert set(sub) == {t.id for t in small_tasks}
+    # the killed entry's lock did not outlive it (the cell's `finally` cleared it)
+    assert sorted(p.name for p in work.iterdir()) == ["submission.json"]
+    assert not list((tmp_path / "temp" / "trm_locks").iterdir())
 
 
-def test_kaggle_notebook_refuses_a_second_copy(tmp_path, small_tasks):
+def test_kaggle_notebook_refuses_a_second_copy(tmp_path, small_tasks, monkeypatch):
     from nbclient.exceptions import CellExecutionError
     from submission.writer import take_lock
     inp, work = kaggle_tree(tmp_path, small_tasks)
+    monkeypatch.setenv("TRM_KAGGLE_TEMP", str(tmp_path / "temp"))  # this process and the notebook: one lock folder
     fd, _ = take_lock(work / "submission.json")  # a copy of the entry, running
-    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "20"}
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_KAGGLE_TEMP": str(tmp_path / "temp"),
+           "TRM_TIME_LIMIT": "20"}
     try:
         with pytest.raises(CellExecutionError) as e:
             run_notebook(NOTEBOOK, env, cwd=tmp_path, timeout=60)
@@ -287,11 +327,26 @@ def test_kaggle_notebook_fails_loudly_without_challenges(tmp_path, small_tasks):
     """Nothing to submit is the one failure the last cell does not paper over."""
     from nbclient.exceptions import CellExecutionError
     inp, work = kaggle_tree(tmp_path, small_tasks, challenges=False)
-    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_TIME_LIMIT": "20"}
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_KAGGLE_TEMP": str(tmp_path / "temp"),
+           "TRM_TIME_LIMIT": "20"}
     with pytest.raises(CellExecutionError) as e:
         run_notebook(NOTEBOOK, env, cwd=tmp_path, timeout=60)
     assert e.value.ename == "FileNotFoundError" and "nothing to submit" in e.value.evalue, e.value.evalue
     assert "arc-prize-2025/arc-agi_test_challenges.json" in e.value.evalue
+
+
+def test_kaggle_notebook_commit_run_without_a_gpu_fails_its_cell(tmp_path, tiny_run, small_tasks):
+    """The accelerator switched off: the commit run's cell raises, naming the setting, so a version that
+    would spend the scoring rerun on one CPU is never saved as passed."""
+    from nbclient.exceptions import CellExecutionError
+    inp, work = kaggle_tree(tmp_path, small_tasks, tiny_run)
+    env = {**ENV, "TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work), "TRM_KAGGLE_TEMP": str(tmp_path / "temp"),
+           "TRM_TIME_LIMIT": "20", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("KAGGLE_IS_COMPETITION_RERUN", None)
+    with pytest.raises(CellExecutionError) as e:
+        run_notebook(NOTEBOOK, env, cwd=tmp_path, timeout=60)
+    assert e.value.ename == "RuntimeError" and "this commit run fails" in e.value.evalue, e.value.evalue
+    assert "no usable GPU" in e.value.evalue and "Settings > Accelerator > GPU L4 x4" in e.value.evalue
 
 
 def test_explore_notebook_runs(tmp_path, tiny_run, small_tasks):

@@ -61,11 +61,16 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     header = html.unescape(page.split("<h2>summary</h2>")[0])
     assert "<th>trained on</th><td>every pair of arc1/train (" in header and "[" not in header
     sweep = (out / "sweep.md").read_text().splitlines()
-    assert sweep[2].startswith("unseen tasks: none of them") and len(sweep) == 10  # title, protocol, 2 rows, rules
+    # title, protocol, table of 2 rows, the candidates note, the rules line
+    assert sweep[2].startswith("unseen tasks: none of them") and len(sweep) == 12
     assert sweep[-1].startswith("rule baselines on the same 2 tasks") and "| margin |" in sweep[4]
     # The test-time training loss: each shard's whole curve (20 steps), not its 30-second progress lines.
     assert rows[0]["ttt_loss"] and all(len(v) == 20 for v in rows[0]["ttt_loss"].values())
     assert all(r["protocol"].startswith("unseen tasks") for r in rows)
+    # What Kaggle runs by default: no candidates file, so no PoE scoring the real run never does.
+    assert not any((out / name / "kaggle" / "working" / "candidates.json").exists() for name in ("base", "vote-poe"))
+    assert all("oracle@2" not in r and "votes@2" not in r for r in rows)
+    assert sweep[-3].startswith("No candidates recorded (the Kaggle default run)")
     # `report` draws an existing submission the same way.
     r = subprocess.run([sys.executable, "-m", "offline_eval", "report", str(sub), "arc1/eval", "--max-side", "6",
                         "--first", "2", "--out", str(tmp_path / "rep")], cwd=ROOT, capture_output=True, text=True,
@@ -191,7 +196,7 @@ def test_simulate_refuses_a_checkpoint_that_does_not_say_what_it_trained_on(tiny
 
 def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny_run, tmp_path):
     """--notebook: each run's notebook starts the entry with that run's flags (--entry-args for all, the
-    sweep value for its row) and the margin given, and writes the candidates for the oracle figures.
+    sweep value for its row) and the margin given, and with --candidates writes them for the oracle figures.
     The tasks are held out by the checkpoint and --paper-protocol is given: the run goes ahead and the
     report's title and facts say it is the paper protocol, not unseen tasks."""
     held = small_ids("arc1/eval", 1)
@@ -199,7 +204,7 @@ def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny
     out = tmp_path / "sim"
     p = simulate("--checkpoint", ck, "--data", "arc1/eval", "--tasks", held[0], "--paper-protocol", "--notebook",
                  "--time-limit", "60", "--margin", "7", "--entry-args", "--ttt-steps 2 --views 2",
-                 "--sweep", "vote=poe", "--out", out, timeout=300)
+                 "--sweep", "vote=poe", "--candidates", "--out", out, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())}
     for name in ("base", "vote-poe"):
@@ -216,6 +221,11 @@ def test_simulate_notebook_runs_each_setting_under_the_paper_protocol_label(tiny
     assert "[paper protocol, not unseen tasks]" in (out / "sweep.md").read_text()
     assert all(r["protocol"].startswith("paper protocol: ") for r in rows.values())
     assert "paper protocol: the checkpoint pretrained on the demonstrations of 1 of these 1 tasks" in page
+    # --candidates: the oracle@all figure says how many candidates it looked at (the entry writes 10 at most)
+    covers = rows["base"]["oracle_covers"]
+    assert covers.startswith("the top 10 candidates per test input at most"), covers
+    assert f"<th>oracle@all</th><td>{rows['base']['oracle@all']} (the truth among {covers})</td>" in html.unescape(page)
+    assert "oracle@all: the truth among the top 10 candidates" in (out / "sweep.md").read_text()
 
 
 def test_entry_does_not_read_solutions_beside_the_challenges(tiny_run, tmp_path):

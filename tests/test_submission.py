@@ -148,8 +148,8 @@ def test_kaggle_mode_without_arguments(tmp_path, checkpoint, small_tasks):
     ch = challenges_of(small_tasks[:1])
     (inp / "arc-prize-2025/arc-agi_test_challenges.json").write_text(json.dumps(ch))
     os.symlink(checkpoint, inp / "trm-checkpoint")
-    proc, _ = run_entry(["--ttt-steps", "2", "--views", "1", "--num-aug", "2", "--time-limit", "60"],
-                        env={"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work)})
+    proc, _ = run_entry(["--ttt-steps", "2", "--views", "1", "--num-aug", "2", "--time-limit", "60", "--device", "cpu"],
+                        env={"TRM_KAGGLE_INPUT": str(inp), "TRM_KAGGLE_WORKING": str(work)})  # CPU on purpose
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_valid(work / "submission.json", ch)
     assert "trm-checkpoint" in proc.stdout
