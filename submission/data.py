@@ -200,6 +200,16 @@ class Sampler:
         # Natural needed side of each training pair (dihedrals keep max(h, w)).
         h = np.maximum(ps.heights[ps.pair_in], ps.heights[ps.pair_out])
         w = np.maximum(ps.widths[ps.pair_in], ps.widths[ps.pair_out])
+        # Every pair must fit the canvas (a grid of side canvas_side fills it, with no EOS row or
+        # column): said here with the task's name, before the encoder would refuse it mid-run.
+        big = np.flatnonzero(np.maximum(h, w) > canvas_side)
+        if len(big):
+            p = int(big[0])
+            g = max((int(ps.pair_in[p]), int(ps.pair_out[p])), key=lambda g: max(ps.heights[g], ps.widths[g]))
+            tasks = sorted({ps.task_ids[t] for t in ps.pair_task[big]})
+            raise ValueError(f"{len(big)} training pair(s) of {len(tasks)} task(s) do not fit the {canvas_side}x"
+                             f"{canvas_side} canvas, e.g. task {ps.task_ids[ps.pair_task[p]]!r}: a "
+                             f"{ps.heights[g]}x{ps.widths[g]} grid")
         self.pair_side = np.minimum(np.maximum(h, w) + 1, canvas_side)
         self.pair_bucket = np.searchsorted(np.asarray(self.buckets), self.pair_side)
         self.bucket_pairs = [np.flatnonzero(self.pair_bucket == b) for b in range(len(self.buckets))]

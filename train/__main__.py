@@ -107,6 +107,7 @@ B = C.global_batch_size // compute.world_size  # rows per process
 # -----------------------------------------------------------------------------
 # Data: tasks -> puzzle ids (task x augmentation) -> per-bucket sample streams.
 t0 = time.time()
+spec_of = {}  # task id -> the spec it came from (for messages)
 def load(specs, test_outputs):
     """--max-side reads the demonstrations and test inputs only: the held-out tasks are chosen without
     their answers (a held-out answer larger than the canvas then counts as unsolved). The tasks trained
@@ -125,6 +126,7 @@ def load(specs, test_outputs):
         except TaskError as e:
             sys.exit(f"error: {e}")
         out += tasks
+        spec_of.update({t.id: spec for t in tasks})
     return out
 train_tasks, eval_tasks = load(C.data, test_outputs=True), load(C.eval_data, test_outputs=False)
 if C.tasks:
@@ -138,6 +140,25 @@ eval_ids = {t.id for t in eval_tasks}
 overlap = eval_ids & {t.id for t in train_tasks}
 if overlap:
     sys.exit(f"error: {len(overlap)} held-out task(s) also in --data (e.g. {sorted(overlap)[:3]}): their test pairs would be trained on")
+# Every grid the compiled encoder will see must fit the canvas: every grid of the --data tasks, the
+# demonstrations and test inputs of the --eval-data tasks (a held-out answer is never encoded: one
+# larger than the canvas counts as unsolved). Refused here, before anything is built: a user who asked
+# for these tasks (--max-side above the canvas, or a canvas below a task) would not expect them dropped.
+def largest_grid(task, test_outputs: bool) -> tuple:
+    grids = [g for pair in task.train for g in pair] + list(task.test_inputs)
+    grids += list(task.test_outputs or []) if test_outputs else []
+    return max(grids, key=lambda g: max(g.shape)).shape
+too_large = [(t, largest_grid(t, kind == "--data"), kind)
+             for kind, tasks in (("--data", train_tasks), ("--eval-data", eval_tasks)) for t in tasks
+             if t.max_side(kind == "--data") > C.canvas_side]
+if too_large:
+    need = max(max(shape) for _, shape, _ in too_large)
+    some = "; ".join(f"task {t.id!r} ({kind} {spec_of[t.id]}) has a {h}x{w} grid" for t, (h, w), kind in too_large[:3])
+    sys.exit(f"error: {len(too_large)} selected task(s) have grids larger than the {C.canvas_side}x{C.canvas_side} "
+             f"canvas (--canvas-side {C.canvas_side}{'' if args.canvas_side else ', preset ' + C.preset}): {some}"
+             f"{'; ...' if len(too_large) > 3 else ''}; pass --max-side {C.canvas_side} to leave such tasks out, or "
+             f"--canvas-side {need} to train on them (--data tasks count every grid, --eval-data tasks their "
+             f"demonstrations and test inputs)")
 ps = build_puzzle_set(train_tasks, eval_tasks, C.num_aug, seed=C.seed, keep_black=C.keep_black)
 if C.mixer == "mlp" or C.pos_encoding == "rope1d":
     buckets = [C.canvas_side]  # fixed canvas
