@@ -408,3 +408,23 @@ def test_trainer_heldout_answer_larger_than_the_canvas_counts_unsolved(tmp_path)
     p = train(tmp_path, "--data", str(folder), "--eval-data", "none", "--max-side", "9", "--steps", "2",
               "--out", str(tmp_path / "r2"))
     assert p.returncode == 1 and "task 'grow' (--data" in p.stderr and "has a 9x9 grid" in p.stderr, p.stderr[-2000:]
+
+
+def test_first_counts_tasks_over_all_specs(tmp_path):
+    """--first K keeps K --data tasks in total, whatever the number of specs (it once kept K of each)."""
+    p = train(tmp_path, "--data", "arc1/train", "--data", "arc1/eval", "--eval-data", "none", "--max-side", "7",
+              "--first", "3", "--steps", "0")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "[data] 3 training tasks + 0 held-out tasks" in p.stdout, p.stdout
+    p = train(tmp_path, "--data", "none", "--eval-data", "arc1/train", "--eval-data", "arc1/eval", "--max-side", "7",
+              "--first", "2", "--steps", "0", "--out", str(tmp_path / "r2"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "[data] 0 training tasks + 2 held-out tasks" in p.stdout, p.stdout
+
+
+def test_translate_prob_is_refused_under_the_fixed_rule(tmp_path):
+    """--translate-prob has no effect on --translate-mode fixed (every pair of a puzzle but one moves):
+    asking for both is refused rather than ignored."""
+    p = train(tmp_path, "--translate-mode", "fixed", "--translate-prob", "0.3")
+    assert p.returncode == 2 and "--translate-prob applies to --translate-mode fresh only" in p.stderr, p.stderr
+    assert not (tmp_path / "run").exists()
