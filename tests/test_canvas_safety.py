@@ -8,6 +8,7 @@ trials: each call must either raise ValueError or give exactly what a slow numpy
 here gives, and where the test owns the output array a guard region around it must stay untouched
 (a write out of bounds that happens not to crash still fails). The trainer's own up-front check
 (every selected task against the canvas, with the flags to change) runs as a user would start it.
+Last, the canvas inference guesses for an unknown answer: worked cases, and every ARC answer fits.
 """
 import json
 import os
@@ -19,11 +20,11 @@ import numpy as np
 import pytest
 import torch
 
-from submission.data import GridPacker, Sampler, build_puzzle_set, choose_buckets, pair_sides
+from submission.data import GridPacker, Sampler, build_puzzle_set, choose_buckets, inference_side, pair_sides
 from submission.encoder import pair_groups
 from submission.encoding import decode_batch, encode_batch, encode_grid
 from submission.inference import encode_views, make_viewset
-from submission.tasks import Task
+from submission.tasks import Task, load_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
@@ -428,3 +429,36 @@ def test_translate_prob_is_refused_under_the_fixed_rule(tmp_path):
     p = train(tmp_path, "--translate-mode", "fixed", "--translate-prob", "0.3")
     assert p.returncode == 2 and "--translate-prob applies to --translate-mode fresh only" in p.stderr, p.stderr
     assert not (tmp_path / "run").exists()
+
+
+# -----------------------------------------------------------------------------
+# The canvas inference guesses for an unknown answer (submission/data.py inference_side)
+
+
+def zeros(h, w):
+    return np.zeros((h, w), np.uint8)
+
+
+def test_inference_side_by_hand():
+    demos = lambda *shapes: [(zeros(*a), zeros(*b)) for a, b in shapes]
+    # Output = input: the test input's side + the EOS row/column.
+    assert inference_side(demos(((4, 5), (4, 5)), ((3, 3), (3, 3))), zeros(6, 2), 30) == 7
+    # One output size for every demonstration (3x3), test input 9x9: 10.
+    assert inference_side(demos(((5, 5), (3, 3)), ((7, 7), (3, 3))), zeros(9, 9), 30) == 10
+    # One ratio (x2) on both axes, test input 5x4: 10 rows + EOS: 11.
+    assert inference_side(demos(((2, 2), (4, 4)), ((3, 1), (6, 2))), zeros(5, 4), 30) == 11
+    # Squares (3 -> 9, 4 -> 16): neither one size nor one ratio; the answer to 5x5 is 25x25: the full canvas.
+    assert inference_side(demos(((3, 3), (9, 9)), ((4, 4), (16, 16))), zeros(5, 5), 30) == 30
+    # One input size, outputs of several sizes (counted from the content): the full canvas.
+    assert inference_side(demos(((12, 12), (9, 12)), ((12, 12), (12, 12))), zeros(14, 13), 30) == 30
+    # Capped at the canvas; one demonstration fixes everything.
+    assert inference_side(demos(((3, 3), (9, 9))), zeros(4, 4), 11) == 11
+
+
+@pytest.mark.parametrize("spec", ["arc1/eval", "arc2/eval"])
+def test_every_arc_answer_fits_the_guessed_canvas(spec):
+    """The answers are read here only to check the guess: each must fit the canvas it is predicted
+    on, or it could never be produced (the former guess missed 3 of 419 and 1 of 167)."""
+    missed = [(t.id, y.shape, inference_side(t.train, x, 30)) for t in load_tasks(spec)
+              for x, y in zip(t.test_inputs, t.test_outputs) if max(y.shape) > inference_side(t.train, x, 30)]
+    assert missed == []
