@@ -106,12 +106,18 @@ def sparse_sign_sgd_(table: torch.Tensor, ids: torch.Tensor, grads: torch.Tensor
 
 
 def lr_at(step: int, base: float, warmup: int, total: int | None = None, min_ratio: float = 1.0) -> float:
-    """Linear warmup, then cosine towards base * min_ratio (min_ratio 1.0 = constant, the paper's)."""
-    if step < warmup:
-        return base * (step + 1) / warmup
+    """The learning rate of the update that follows `step` updates: linear warmup, then cosine towards
+    base * min_ratio at update `total` (min_ratio 1.0 = constant, the paper's). As the reference, the
+    schedule is read at the update's number n = step + 1 (it counts the update before reading):
+    n / warmup of the base while n < warmup (the first update takes base / warmup, none takes 0),
+    then the cosine at progress (n - warmup) / (total - warmup), the base at n = warmup and
+    base * min_ratio at the last update n = total."""
+    n = step + 1
+    if n < warmup:
+        return base * n / warmup
     if total is None or min_ratio >= 1.0 or total <= warmup:
         return base
-    p = min(1.0, (step - warmup) / (total - warmup))
+    p = min(1.0, (n - warmup) / (total - warmup))
     return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 

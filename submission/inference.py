@@ -49,6 +49,16 @@ def make_viewset(inputs: list[np.ndarray], sides: list[int], views_per_item: lis
                    i64(side), i64(grid), packer.arrays())
 
 
+def encode_views(vs: ViewSet, idx: np.ndarray, side: int, corner: bool = True) -> np.ndarray:
+    """Views idx (all of canvas side `side`) -> their input canvases (len(idx), side, side) uint8, each
+    test input under its view's augmentation at offset (0, 0). ValueError when one does not fit."""
+    buf, starts, heights, widths = vs.packer_arrays
+    canv = np.empty((len(idx), side, side), np.uint8)
+    encode_batch(buf, starts, heights, widths, vs.grid[idx], vs.dihedrals[idx], vs.colours[idx],
+                 np.zeros((len(idx), 2), np.int64), side, canv, corner)
+    return canv
+
+
 @torch.no_grad()
 def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, max_steps: int | None = None,
               halt: str = "all", record_steps: tuple = (), return_logprobs: bool = False) -> dict:
@@ -64,14 +74,11 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
     used = np.zeros(V, np.int64)
     per_step = {k: [None] * V for k in record_steps if k <= max_steps}
     logprobs: list = [None] * V if return_logprobs else []
-    buf, starts, heights, widths = vs.packer_arrays
     for side in np.unique(vs.sides):
         idx = np.flatnonzero(vs.sides == side)
         for lo in range(0, len(idx), batch_size):
             b = idx[lo:lo + batch_size]
-            canv = np.empty((len(b), side, side), np.uint8)
-            encode_batch(buf, starts, heights, widths, vs.grid[b], vs.dihedrals[b], vs.colours[b],
-                         np.zeros((len(b), 2), np.int64), int(side), canv, cfg.eos_corner)
+            canv = encode_views(vs, b, int(side), cfg.eos_corner)  # (b, S, S)
             tokens = torch.from_numpy(canv.reshape(len(b), -1)).to(device).long()
             rows = model.puzzle_emb[torch.from_numpy(vs.puzzle_ids[b]).to(device)]
             y, z = model.initial_state(len(b), cfg.puzzle_emb_len + int(side) ** 2, device)

@@ -548,8 +548,9 @@ def _id_list(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def add_task_selection_args(parser: argparse.ArgumentParser) -> None:
-    """Add --max-side, --tasks and --first (read back by select_from_args)."""
+def add_task_selection_args(parser: argparse.ArgumentParser, first_help: str | None = None) -> None:
+    """Add --max-side, --tasks and --first (read back by select_from_args); first_help: --first's
+    help where a tool applies it otherwise (python -m train: per role, over all its specs)."""
     group = parser.add_argument_group("task selection")
     group.add_argument("--max-side", type=int, default=None, metavar="N",
                        help="keep only tasks whose demonstrations and test inputs fit in N x N (the test "
@@ -557,7 +558,7 @@ def add_task_selection_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tasks", type=_id_list, default=None, metavar="ID,ID,...",
                        help="keep only these task ids (comma-separated); an unknown id is an error")
     group.add_argument("--first", type=int, default=None, metavar="K",
-                       help="keep only the first K tasks after the other filters")
+                       help=first_help or "keep only the first K tasks after the other filters")
 
 
 def select_from_args(tasks, args) -> list[Task]:

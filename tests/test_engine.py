@@ -148,20 +148,30 @@ def test_adam_atan2_state_round_trip():
 
 
 def test_lr_at_by_hand():
-    # base 1, warmup 4, total 12, decaying to 0.1: linear warmup reaching the base at step 3, then
-    # cosine from 1 at step 4 to 0.1 at step 12 (half-way, step 8: 0.1 + 0.9 / 2), then flat.
-    expected = {0: 0.25, 1: 0.5, 2: 0.75, 3: 1.0, 4: 1.0, 8: 0.55, 12: 0.1, 20: 0.1}
+    # The reference's schedule, read at the update's number n = step + 1 (its train_batch counts the
+    # update before reading the schedule). Base 1, warmup 4, total 12, decaying to 0.1:
+    #   n = 1, 2, 3 (steps 0-2): n / 4 = 0.25, 0.5, 0.75 (no update takes 0);
+    #   n = 4 (step 3): progress 0, the base; n = 12 (step 11, the last update): progress 1, 0.1;
+    #   n = 5 (step 4): progress 1/8: 0.1 + 0.45 * (1 + cos(pi / 8)) = 0.1 + 0.45 * 1.9238795 = 0.9657458;
+    #   n = 6 (step 5): progress 1/4: 0.1 + 0.45 * (1 + 0.7071068) = 0.8681981;
+    #   n = 8 (step 7): progress 1/2: 0.1 + 0.45 = 0.55; after the total: 0.1.
+    expected = {0: 0.25, 1: 0.5, 2: 0.75, 3: 1.0, 4: 0.9657458, 5: 0.8681981, 7: 0.55, 11: 0.1, 20: 0.1}
     for step, lr in expected.items():
-        assert lr_at(step, 1.0, 4, 12, 0.1) == pytest.approx(lr, abs=1e-12), step
-    # A quarter of the way: 0.1 + 0.9 * (1 + cos(pi / 4)) / 2
-    assert lr_at(6, 1.0, 4, 12, 0.1) == pytest.approx(0.1 + 0.45 * (1 + math.sqrt(0.5)), abs=1e-12)
+        assert lr_at(step, 1.0, 4, 12, 0.1) == pytest.approx(lr, abs=1e-7), step
     # min_ratio 1 (the paper's) or no total: constant after warmup; the base scales every value.
-    for step in (4, 8, 12, 1000):
+    for step in (3, 8, 12, 1000):
         assert lr_at(step, 2e-4, 4, 12, 1.0) == pytest.approx(2e-4, abs=1e-18)
         assert lr_at(step, 2e-4, 4, None, 0.1) == pytest.approx(2e-4, abs=1e-18)
     assert lr_at(0, 2e-4, 4, 12, 0.1) == pytest.approx(5e-5, abs=1e-18)
-    # No warmup: the base from the first step.
-    assert lr_at(0, 1.0, 0, 12, 0.1) == pytest.approx(1.0)
+    # The paper presets (lr 1e-4, warmup 2000, constant): the first update 5e-8, the 1999th 0.9995e-4,
+    # the 2000th (step 1999) and every later one 1e-4.
+    assert lr_at(0, 1e-4, 2000, 520_000, 1.0) == pytest.approx(5e-8, rel=1e-12)
+    assert lr_at(1998, 1e-4, 2000, 520_000, 1.0) == pytest.approx(0.9995e-4, rel=1e-12)
+    assert lr_at(1999, 1e-4, 2000, 520_000, 1.0) == pytest.approx(1e-4, rel=1e-12)
+    # No warmup: the first update already reads the cosine at n = 1, progress 1/12:
+    # 0.1 + 0.45 * (1 + cos(pi / 12)) = 0.1 + 0.45 * 1.9659258 = 0.9846666; constant: the base.
+    assert lr_at(0, 1.0, 0, 12, 0.1) == pytest.approx(0.9846666, abs=1e-7)
+    assert lr_at(0, 1.0, 0, 12, 1.0) == 1.0
 
 
 # -----------------------------------------------------------------------------

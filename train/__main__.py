@@ -57,7 +57,8 @@ g.add_argument("--no-progress", action="store_true", help="no progress bar (log 
 g.add_argument("--encoder-steps", type=int, default=0,
                help="after training, fit the demonstration encoder (train/encoder.py) for this many steps into "
                     "best/ and last/, for the Kaggle entry's new puzzle rows (--row-init auto uses it when present; default 0: none)")
-add_task_selection_args(parser)
+add_task_selection_args(parser, first_help="keep only the first K --data tasks and the first K --eval-data tasks "
+                        "after the other filters, each counted over all their specs in order (so at most 2K tasks)")
 FLAG_HELP = {
     "pos_encoding": "rope2d (row/column rotary), rope1d (the reference's, full canvas) or rope2d-d8 (a kit addition: "
                     "each head's keys at a dihedral image of their cell in the input grid; submission/model.py d8_rope)",
@@ -65,6 +66,9 @@ FLAG_HELP = {
     "eval_every": "steps between held-out evaluations (0: only at the end)",
     "checkpoint_every": "steps between last/ checkpoints (0: only at the end)",
     "puzzle_lr": "sign-SGD step of the puzzle rows",
+    "translate_prob": "with --translate-mode fresh: the probability that a sample is moved (refused with fixed, "
+                      "which moves every pair of a puzzle but one; the paper presets keep 0.76 / 0.77, the share "
+                      "fixed moves on their data, for --translate-mode fresh)",
 }
 g = parser.add_argument_group("model (preset defaults)")
 for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), ("num_layers", int), ("H_cycles", int),
@@ -87,6 +91,11 @@ g.add_argument("--translate-mode", dest="translate_mode", choices=["fresh", "fix
                     "reference's rule; the paper presets). Both within the bucket's slack")
 args = parser.parse_args()
 cfg_run = dict(PRESETS[args.preset])
+if args.translate_prob is not None and (args.translate_mode or cfg_run["translate_mode"]) == "fixed":
+    # The fixed rule (the reference's) has no probability: refused rather than silently ignored.
+    parser.error("--translate-prob applies to --translate-mode fresh only; "
+                 + ("--translate-mode fixed" if args.translate_mode else f"preset {args.preset}'s --translate-mode fixed")
+                 + " moves every pair of a puzzle but one (use --translate-mode fresh to move each sample with a probability)")
 for k, v in vars(args).items():
     if k not in ("data", "eval_data") and (v is not None or k not in cfg_run):
         cfg_run[k] = v
@@ -111,10 +120,12 @@ B = C.global_batch_size // compute.world_size  # rows per process
 # -----------------------------------------------------------------------------
 # Data: tasks -> puzzle ids (task x augmentation) -> per-bucket sample streams.
 t0 = time.time()
+spec_of = {}  # task id -> the spec it came from (for messages)
 def load(specs, test_outputs):
     """--max-side reads the demonstrations and test inputs only: the held-out tasks are chosen without
     their answers (a held-out answer larger than the canvas then counts as unsolved). The tasks trained
-    on entirely also train on their test outputs, so those must fit too (test_outputs=True)."""
+    on entirely also train on their test outputs, so those must fit too (test_outputs=True).
+    --first K keeps the first K tasks of all the specs together, in their order."""
     out = []
     for spec in specs:
         if spec == "none":
@@ -124,11 +135,16 @@ def load(specs, test_outputs):
             # --tasks may name ids of several specs: each spec selects the ids it holds (none: it adds
             # nothing); ids no spec holds are reported below.
             ids = [i for i in C.tasks if i in {t.id for t in tasks}] if C.tasks else None
-            tasks = [] if ids == [] else select_tasks(tasks, max_side=C.max_side, task_ids=ids, first=C.first,
+            tasks = [] if ids == [] else select_tasks(tasks, max_side=C.max_side, task_ids=ids,
                                                       test_outputs=test_outputs)
         except TaskError as e:
             sys.exit(f"error: {e}")
         out += tasks
+        spec_of.update({t.id: spec for t in tasks})
+    if C.first is not None:
+        if C.first < 0:
+            sys.exit(f"error: --first must be >= 0, got {C.first}")
+        out = out[:C.first]
     return out
 train_tasks, eval_tasks = load(C.data, test_outputs=True), load(C.eval_data, test_outputs=False)
 if C.tasks:
@@ -142,6 +158,25 @@ eval_ids = {t.id for t in eval_tasks}
 overlap = eval_ids & {t.id for t in train_tasks}
 if overlap:
     sys.exit(f"error: {len(overlap)} held-out task(s) also in --data (e.g. {sorted(overlap)[:3]}): their test pairs would be trained on")
+# Every grid the compiled encoder will see must fit the canvas: every grid of the --data tasks, the
+# demonstrations and test inputs of the --eval-data tasks (a held-out answer is never encoded: one
+# larger than the canvas counts as unsolved). Refused here, before anything is built: a user who asked
+# for these tasks (--max-side above the canvas, or a canvas below a task) would not expect them dropped.
+def largest_grid(task, test_outputs: bool) -> tuple:
+    grids = [g for pair in task.train for g in pair] + list(task.test_inputs)
+    grids += list(task.test_outputs or []) if test_outputs else []
+    return max(grids, key=lambda g: max(g.shape)).shape
+too_large = [(t, largest_grid(t, kind == "--data"), kind)
+             for kind, tasks in (("--data", train_tasks), ("--eval-data", eval_tasks)) for t in tasks
+             if t.max_side(kind == "--data") > C.canvas_side]
+if too_large:
+    need = max(max(shape) for _, shape, _ in too_large)
+    some = "; ".join(f"task {t.id!r} ({kind} {spec_of[t.id]}) has a {h}x{w} grid" for t, (h, w), kind in too_large[:3])
+    sys.exit(f"error: {len(too_large)} selected task(s) have grids larger than the {C.canvas_side}x{C.canvas_side} "
+             f"canvas (--canvas-side {C.canvas_side}{'' if args.canvas_side else ', preset ' + C.preset}): {some}"
+             f"{'; ...' if len(too_large) > 3 else ''}; pass --max-side {C.canvas_side} to leave such tasks out, or "
+             f"--canvas-side {need} to train on them (--data tasks count every grid, --eval-data tasks their "
+             f"demonstrations and test inputs)")
 ps = build_puzzle_set(train_tasks, eval_tasks, C.num_aug, seed=C.seed, keep_black=C.keep_black)
 if C.mixer == "mlp" or C.pos_encoding == "rope1d":
     buckets = [C.canvas_side]  # fixed canvas
