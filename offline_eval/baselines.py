@@ -21,7 +21,8 @@ import numpy as np
 
 from offline_eval.scoring import score_submission
 from submission.augment import N_DIHEDRAL, dihedral
-from submission.tasks import TaskError, add_task_selection_args, load_tasks, select_from_args, tasks_to_solutions
+from submission.tasks import TaskError, add_task_selection_args, select_from_args, tasks_to_solutions
+from train.taskspec import load_tasks
 
 
 def identity(task) -> list[list[np.ndarray]]:

