@@ -2,9 +2,11 @@
 
 1. Pretrain the cpu-small preset on the small ARC-AGI-1 *training* tasks (grids up to 10x10; their
    test pairs held out and scored, so the run shows a held-out pass@2 as it goes).
-2. Simulate the Kaggle rerun on small ARC-AGI-1 *evaluation* tasks the checkpoint never saw: the
-   entry (`python -m submission`) gets only their challenges, trains on their demonstrations
-   (test-time training), predicts, and writes submission.json under a wall-clock limit.
+2. Simulate the Kaggle rerun on small ARC-AGI-1 *evaluation* tasks the checkpoint never saw, by id
+   or by content (`simulate --skip-seen` leaves out any it saw; ARC-AGI-1 evaluation 070dd51e is
+   training task 40853293): the entry (`python -m submission`) gets only their challenges, trains
+   on their demonstrations (test-time training), predicts, and writes submission.json under a
+   wall-clock limit.
 3. Validate and score it by the official rules and write an HTML report with every task drawn.
 
 Every setting can be changed: the flags below, or run the three steps yourself (the commands are
@@ -33,7 +35,8 @@ def main() -> int:
                          "--max-minutes", str(args.pretrain_minutes), "--max-side", str(args.max_side)]),
         ("Kaggle rerun simulation", [sys.executable, "-m", "offline_eval", "simulate", "--checkpoint",
                                      str(out / "pretrain"), "--data", "arc1/eval", "--max-side", str(args.max_side),
-                                     "--first", str(args.eval_tasks), "--time-limit", str(args.time_limit),
+                                     # the first N that the checkpoint never saw, by id or by content
+                                     "--skip-seen", "--first", str(args.eval_tasks), "--time-limit", str(args.time_limit),
                                      "--out", str(out / "simulate"),
                                      "--title", "Demo: cpu-small on unseen small ARC-AGI-1 evaluation tasks"]),
     ]

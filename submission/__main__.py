@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--candidates", metavar="PATH",
                    help="also write the top candidates of every test input with votes, mean halt confidence and "
                         "PoE score (both rankings, for offline study) to this .json")
+    g.add_argument("--stats", metavar="PATH",
+                   help="also write the run's timings to this .json: seconds per phase of the main process, and "
+                        "summed over shards the test-time training seconds and steps and the inference seconds "
+                        "(what `offline_eval transfer` compares with the pretraining's seconds)")
     g.add_argument("--infer-batch-size", type=int, default=256,
                    help="most view rows per inference batch (each canvas side takes fewer when memory says so)")
     g.add_argument("--infer-share", type=float, default=0.25, help="at most this share of a shard's budget goes to inference")
@@ -258,7 +262,7 @@ def main(argv=None) -> int:
             log(f"[checkpoint] {why}")
     if ckpt is None:
         log(f"error: {why}; the submission keeps its fallback answers")
-        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate())
+        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate(), stats_path=args.stats)
         return 2
     meta = load_meta(ckpt)
     canvas = int(meta["model_config"]["canvas_side"])
@@ -323,15 +327,21 @@ def main(argv=None) -> int:
         problems = sub.validate()
     phase["final write+validate"] = time.time() - t
     summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok=not problems,
-            too_big=[t.id for t in too_big])
+            too_big=[t.id for t in too_big], stats_path=args.stats)
     return 0 if not problems else 1
 
 
-def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=()):
+def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=(), stats_path=None):
     n_tasks, n_inputs = len(sub.expected), sum(sub.expected.values())
     stats = shard_stats.values()
+    # TTT seconds per shard: its puzzle ids and rows built, then the training loop (solve.py)
     ttt, inf = sum(s["ttt_s"] for s in stats), sum(s["infer_s"] for s in stats)
     steps = sum(s["ttt_steps"] for s in stats)
+    if stats_path:
+        from .checkpoint import write_json
+        write_json({"phase_s": {k: round(v, 2) for k, v in phase.items()}, "ttt_s": round(ttt, 2), "ttt_steps": steps,
+                    "infer_s": round(inf, 2), "shards": len(shard_stats), "total_s": round(time.time() - t_start, 2),
+                    "time_limit_s": time_limit}, stats_path)
     log(f"[summary] {n_tasks} tasks, {n_inputs} test inputs; fallbacks used for {sub.fallbacks_used()} test inputs "
         f"({len(errors)} bad-input tasks, {len(too_big)} too large for the canvas, {len(failed)} lost to failures or time)")
     if errors:

@@ -13,9 +13,9 @@ meta.json["content"] = {"trained": {task_id: [fingerprint, part, ...]}, "heldout
 submission.tasks' task_fingerprint and parts (16-hex-digit digests). A task trained on entirely
 ("trained": the --data tasks) lists its demonstration pairs, its test pairs as pairs and its test
 inputs; a held-out task (--eval-data: demonstrations trained on, test pairs scored) lists
-task_parts. About 70 bytes per demonstration: ~0.4 MB of meta.json for the paper-arc2 data
-(1,280 tasks). `record_index` turns one role into a ContentIndex whose match() names the recorded
-task a scored task duplicates or shares a part with.
+task_parts. For the paper-arc2 data (1,280 tasks) that is 320 kB of meta.json, which a Kaggle export
+carries too (train.export copies the meta). `record_index` turns one role into a ContentIndex whose
+match() names the recorded task a scored task duplicates or shares a part with.
 """
 from __future__ import annotations
 
