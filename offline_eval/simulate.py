@@ -139,7 +139,13 @@ def make_sandbox(folder: Path, roots) -> Path:
     python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True, env={}).stdout.strip())
-    for dist in dependency_closure(roots):
+    dists = dependency_closure(roots)
+    named = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in dists}
+    missing = [r for r in roots if re.sub(r"[-_.]+", "-", r).lower() not in named]
+    if missing:
+        raise RuntimeError(f"the entry's sandbox links installed distributions, and {', '.join(missing)} has none "
+                           "that importlib.metadata can find here (installed without its .dist-info?)")
+    for dist in dists:
         tops = {Path(f).parts[0] for f in dist.files or [] if Path(f).parts[0] not in ("..", "__pycache__")}
         for top in sorted(tops):
             src, dst = Path(dist.locate_file(top)), site / top

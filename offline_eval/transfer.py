@@ -13,9 +13,9 @@ both on the same tasks, machine, preset and seeds:
 U is a seeded fraction of --data (--split), or the tasks of --u-data (e.g. fresh synthetic
 instances of another seed, to measure families seen and unseen in pretraining). U is kept apart
 from A by id and by content: a split's U task that an A task duplicates or shares a pair or test
-input with joins A; given U tasks (--u-data) that do are refused. The selection (--max-side, by
-default the preset's) is made here, checked against the canvas and passed to both trainings, so
-the trainer drops no task and scoring never lacks one. It prints P, K, K/P per seed with their
+input with joins A; given U tasks (--u-data) that do are left out of U, by name. The selection
+(--max-side, by default the preset's) is made here, checked against the canvas and passed to both
+trainings, so the trainer drops no task and scoring never lacks one. It prints P, K, K/P per seed with their
 spread, the tasks each solves, the rule baselines on U, and the compute each protocol spent on U,
 measured the same way: P's training seconds (its loop, evaluations left out) times U's share of the
 training pairs, and K's test-time training seconds (the entry's --stats), beside the entry's
@@ -267,7 +267,7 @@ def solved(scores: dict) -> list:
 
 def run_transfer(args) -> int:
     from submission.tasks import TaskError, select_tasks, tasks_to_challenges, tasks_to_solutions
-    from train.taskspec import load_tasks
+    from train.taskspec import content_record, load_tasks, record_index
     from offline_eval import simulate
 
     # ---- the selection both trainings will see: the trainer's --max-side is the one chosen here ----
@@ -294,17 +294,20 @@ def run_transfer(args) -> int:
         print(f"error: {len(clash)} task id(s) in both A and U (e.g. {sorted(clash)[:3]})", file=sys.stderr)
         return 2
     # U must be unseen by content too: a U task that duplicates an A task, or shares a pair or a test
-    # input with one, joins A (a split is ours to draw); given U tasks (--u-data) are refused.
-    moved = keep_u_apart(A, U)
-    if moved and args.u_data:
-        print(f"error: {len(moved)} --u-data task(s) hold the content of --data tasks: "
-              + ", ".join(f"{tid} = {why}" for tid, why in sorted(moved.items())[:10]), file=sys.stderr)
-        return 2
-    for tid, why in sorted(moved.items()):
-        print(f"[transfer] U task {tid} moved to A: A task {why}", flush=True)
-    U = [t for t in U if t.id not in moved]
-    A = [t for t in pool if t.id not in {u.id for u in U}]  # the pool's order
-    solutions = {tid: v for tid, v in solutions.items() if tid not in moved}
+    # input with one, is not U. In a split (ours to draw) it joins A; given U tasks (--u-data) that
+    # match A are left out of U. Each is named.
+    if args.u_data:
+        a_index = record_index(content_record(A, [])["trained"])
+        dropped = {t.id: why for t in U if (why := a_index.match(t))}
+        for tid, why in sorted(dropped.items()):
+            print(f"[transfer] --u-data task {tid} left out of U: A task {why}", flush=True)
+    else:
+        dropped = keep_u_apart(A, U)
+        for tid, why in sorted(dropped.items()):
+            print(f"[transfer] U task {tid} moved to A: A task {why}", flush=True)
+        A = [t for t in pool if t.id in {a.id for a in A} | set(dropped)]  # the pool's order
+    U = [t for t in U if t.id not in dropped]
+    solutions = {tid: v for tid, v in solutions.items() if tid not in dropped}
     # A is trained on entirely: a task whose test outputs exceed --max-side would be dropped by the
     # trainer (it checks every grid it trains on); it is left out here, by name, so A is what both train on.
     if max_side is not None:

@@ -238,7 +238,8 @@ def _transfer(*args, timeout=120):
 def test_transfer_refuses_at_once_what_would_fail_after_its_work(tmp_path):
     """Every one of these is refused before any run starts (exit 2, nothing under --out's seed folders):
     a --max-side the preset's canvas cannot hold, a selection hidden in --train-args (the trainer
-    would drop tasks transfer scores), and --u-data tasks holding the content of --data tasks."""
+    would drop tasks transfer scores), and a U left empty once the --u-data tasks holding the content
+    of --data tasks are left out (each named)."""
     cases = [
         (["--preset", "tiny-test", "--data", "arc1/train", "--max-side", "9"], "do not fit the canvas 8"),
         (["--preset", "tiny-test", "--data", "arc1/train", "--train-args", "--steps 5 --max-side 5"],
@@ -251,10 +252,13 @@ def test_transfer_refuses_at_once_what_would_fail_after_its_work(tmp_path):
     small = select_tasks(load_tasks("arc1/eval"), max_side=5, first=3)
     write_tasks_json(small[:2], tmp_path / "a.json")
     copy = Task("renamed", small[0].train, small[0].test_inputs, small[0].test_outputs)
-    write_tasks_json([copy, small[2]], tmp_path / "u.json")
+    near = Task("near", small[1].train[:1] + small[2].train, small[2].test_inputs, small[2].test_outputs)
+    write_tasks_json([copy, near], tmp_path / "u.json")
     cases.append((["--preset", "tiny-test", "--data", tmp_path / "a.json", "--u-data", tmp_path / "u.json"],
-                  f"renamed = {small[0].id} (same content)"))
+                  "0 U task(s) after the selection"))
     for i, (flags, message) in enumerate(cases):
         res = _transfer(*flags, "--out", tmp_path / f"out{i}")
         assert res.returncode == 2 and message in res.stderr, (flags, res.stdout[-1500:], res.stderr[-1500:])
         assert not (tmp_path / f"out{i}" / "seed0").exists()
+    assert f"--u-data task renamed left out of U: A task {small[0].id} (same content)" in res.stdout
+    assert f"--u-data task near left out of U: A task {small[1].id} (shares a demonstration pair)" in res.stdout
