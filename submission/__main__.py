@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"also write the top {CANDIDATES_PER_INPUT} candidates of every test input with votes, mean halt "
                         "confidence and PoE score (both rankings, for offline study) to this .json; costs the PoE "
                         "scoring (a log-probability pass over every view) that --vote votes never does")
+    g.add_argument("--stats", metavar="PATH",
+                   help="also write the run's timings to this .json: seconds per phase of the main process, and "
+                        "summed over shards the test-time training seconds and steps and the inference seconds "
+                        "(what `offline_eval transfer` compares with the pretraining's seconds)")
     g.add_argument("--infer-batch-size", type=int, default=256,
                    help="most view rows per inference batch (each canvas side takes fewer when memory says so)")
     g.add_argument("--infer-share", type=float, default=0.25, help="at most this share of a shard's budget goes to inference")
@@ -330,7 +334,7 @@ def run(args, mode, challenges, output, devices, numba_broken, t_start, time_lim
             log(f"[checkpoint] {why}")
     if ckpt is None:
         log(f"error: {why}; the submission keeps its fallback answers")
-        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate())
+        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate(), stats_path=args.stats)
         return 2
     meta = load_meta(ckpt)
     canvas = int(meta["model_config"]["canvas_side"])
@@ -396,7 +400,7 @@ def run(args, mode, challenges, output, devices, numba_broken, t_start, time_lim
         problems = sub.validate()
     phase["final write+validate"] = time.time() - t
     summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok=not problems,
-            too_big=[t.id for t in too_big], cpu_only=devices[0] == "cpu")
+            too_big=[t.id for t in too_big], cpu_only=devices[0] == "cpu", stats_path=args.stats)
     return 0 if not problems else 1
 
 
@@ -419,14 +423,14 @@ class CommitEvalAnswers:
 
 
 def trained_content(meta: dict):
-    """A ContentIndex of what the checkpoint trained on, from its meta's content record ("content" at
-    the top or under "data": {"fingerprints": ..., "parts": ...}, each a map to task ids or a list),
-    or None when the meta has none (older checkpoints: then 'seen' is decided by id only)."""
-    record = meta.get("content") or meta.get("data", {}).get("content")
+    """A ContentIndex of every task the checkpoint's pretraining saw, in any role, from its meta's content
+    record (meta.json["content"] = {"trained": {id: [fingerprint, part, ...]}, "heldout": {...}},
+    written by the trainer), or None when the meta has none (older checkpoints: then 'seen' is decided
+    by id only)."""
+    record = meta.get("content")
     if not isinstance(record, dict):
         return None
-    as_map = lambda x: x if isinstance(x, dict) else {k: "a training task" for k in (x or [])}  # noqa: E731
-    return ContentIndex(as_map(record.get("fingerprints")), as_map(record.get("parts")))
+    return ContentIndex.from_record({**record.get("heldout", {}), **record.get("trained", {})})
 
 
 def pretraining_roles(tasks, meta: dict, content) -> dict:
@@ -516,11 +520,18 @@ def loud(text: str) -> None:
     log(f"{bar}\n[WARNING] {text}\n{bar}")
 
 
-def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=(), cpu_only=False):
+def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=(), cpu_only=False,
+            stats_path=None):
     n_tasks, n_inputs = len(sub.expected), sum(sub.expected.values())
     stats = shard_stats.values()
+    # TTT seconds per shard: its puzzle ids and rows built, then the training loop (solve.py)
     ttt, inf = sum(s["ttt_s"] for s in stats), sum(s["infer_s"] for s in stats)
     steps = sum(s["ttt_steps"] for s in stats)
+    if stats_path:
+        from .checkpoint import write_json
+        write_json({"phase_s": {k: round(v, 2) for k, v in phase.items()}, "ttt_s": round(ttt, 2), "ttt_steps": steps,
+                    "infer_s": round(inf, 2), "shards": len(shard_stats), "total_s": round(time.time() - t_start, 2),
+                    "time_limit_s": time_limit}, stats_path)
     log(f"[summary] {n_tasks} tasks, {n_inputs} test inputs; fallbacks used for {sub.fallbacks_used()} test inputs "
         f"({len(errors)} bad-input tasks, {len(too_big)} too large for the canvas, {len(failed)} lost to failures or time)")
     if errors:

@@ -1,7 +1,8 @@
 """Self-describing checkpoints: safetensors weights + a JSON meta; nothing is ever unpickled.
 
 A checkpoint is a folder:
-  meta.json             model config, preset and arguments, data spec, step, metrics, puzzle map
+  meta.json             model config, preset and arguments, data spec, step, metrics, puzzle map,
+                        content record of every task trained on (train/taskspec.py)
   model.safetensors     raw weights (without the puzzle table)
   ema.safetensors       EMA weights (what evaluation and the Kaggle entry use), when trained with EMA
   puzzles.safetensors   puzzle table (num_puzzles, D) + augmentation records per puzzle id
@@ -297,8 +298,8 @@ def ttt_tensors_of_full_checkpoint(ckpt, meta: dict) -> dict:
 def load_for_ttt(path, device="cpu") -> tuple[TRM, dict, dict]:
     """The model for test-time training, from a full checkpoint or a Kaggle export: (model, meta,
     ttt tensors). The model's puzzle table is the blank row alone, (1, D): TTT appends its own rows
-    (from ttt[TTT_MEAN_ROW]) and never uses the pretrained ones, so the pretrained table (1.1M x 512
-    floats, 2.3 GB, for the paper's ARC-AGI-2 run) is never loaded; the weights are the EMA ones."""
+    (from ttt[TTT_MEAN_ROW]) and never uses the pretrained ones, so the pretrained table (1.2M x 512
+    floats, 2.4 GB, for the paper's ARC-AGI-2 run) is never loaded; the weights are the EMA ones."""
     ckpt = resolve_checkpoint(path)
     meta = load_meta(ckpt)
     cfg = TRMConfig.from_dict(meta["model_config"])

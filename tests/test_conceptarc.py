@@ -112,3 +112,33 @@ def test_paper_presets_hold_the_reference_recipe():
         assert PRESETS[name]["mlp_inner"] == -(-round(4 * 512 * 2 / 3) // 256) * 256 == 1536
         # 10 evaluations in the run (eval_interval 10000 of 100000 epochs)
         assert PRESETS[name]["steps"] // PRESETS[name]["eval_every"] == 10
+
+
+@pytest.mark.skipif(not REAL_COPY.is_dir(), reason=f"no ConceptARC copy at {REAL_COPY}")
+def test_readme_puzzle_table_size_is_the_paper_arc2_presets(monkeypatch):
+    """The README's size of the paper-arc2 puzzle table, recomputed from the preset as the trainer builds
+    it: its data (arc2/train and ConceptARC trained on entirely, arc2/eval held out; 1000 + 160 + 120
+    tasks, the sets' published sizes), num_aug versions of each task (1001: the original and 1000
+    augmentations; fewer where colours or symmetries allow fewer distinct ones), the blank id, one row of
+    hidden_size of the table's dtype per id. A change to the preset or the builder fails here."""
+    import re
+    import torch
+    from submission.data import build_puzzle_set
+    from submission.model import TRM, TRMConfig
+    from train.taskspec import content_record, load_tasks as load_any, record_index
+    monkeypatch.setenv("TRM_CONCEPTARC", str(REAL_COPY))
+    preset = PRESETS["paper-arc2"]
+    train = [t for spec in preset["data"] for t in load_any(spec)]
+    held = [t for spec in preset["eval_data"] for t in load_any(spec)]
+    assert (len(train), len(held)) == (1000 + 160, 120) and preset["num_aug"] == 1001
+    index = record_index(content_record(train, [])["trained"])  # the trainer leaves out held-out copies
+    held = [t for t in held if not index.match(t)]
+    ids = build_puzzle_set(train, held, preset["num_aug"], seed=0, keep_black=preset["keep_black"]).num_puzzles
+    assert 1 + 1280 * 8 < ids <= 1 + 1280 * 1001
+    row = TRM(TRMConfig(num_puzzles=1, hidden_size=preset["hidden_size"])).puzzle_emb
+    assert row.dtype == torch.float32
+    gb = ids * preset["hidden_size"] * row.element_size() / 1e9
+    readme = (REPO / "README.md").read_text()
+    m = re.search(r"\(([\d,]+) ids x (\d+) floats for the paper's ARC-AGI-2\s+run[^)]*: ([\d.]+) GB\)", readme)
+    assert m, "the README's puzzle-table sentence moved"
+    assert (int(m[1].replace(",", "")), int(m[2]), float(m[3])) == (ids, preset["hidden_size"], round(gb, 1))

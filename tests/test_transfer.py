@@ -69,8 +69,10 @@ def test_family_rates_split_seen_and_unseen():
 @pytest.fixture(scope="module")
 def transfer_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("transfer") / "run"
+    # No --max-side: the preset's (7 for tiny-test) selects the tasks and reaches both trainings. (Before,
+    # the trainer applied it alone, dropped held-out U tasks, and scoring failed after all the work.)
     cmd = [sys.executable, "-m", "offline_eval", "transfer", "--preset", "tiny-test", "--data", "arc1/train",
-           "--max-side", "5", "--first", "12", "--seeds", "0", "--ttt-seconds", "15", "--draw", "all", "--out", str(out)]
+           "--first", "12", "--seeds", "0", "--ttt-seconds", "30", "--draw", "all", "--out", str(out)]
     res = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return out, res.stdout
@@ -82,7 +84,7 @@ def test_transfer_end_to_end_keeps_u_out_of_k(transfer_run):
     assert r["A"] == 8 and r["U"] == 4
     s = r["seeds"][0]
     assert 0.0 <= s["P"] <= 1.0 and 0.0 <= s["K"] <= 1.0 and s["K_valid"]
-    assert s["k_limit_s"] == 15.0 and s["p_on_u_s"] > 0
+    assert s["k_limit_s"] == 30.0 and s["p_on_u_s"] > 0
     u_ids = set(json.loads((out / "data" / "U.json").read_text()))
     a_ids = set(json.loads((out / "data" / "A.json").read_text()))
     assert len(u_ids) == 4 and not u_ids & a_ids
@@ -187,7 +189,7 @@ def test_transfer_reports_the_scores_of_planted_answers(transfer_run, tmp_path, 
     monkeypatch.setattr(transfer, "run_jobs", fake_jobs)
     monkeypatch.setattr(transfer, "predict_heldout", lambda checkpoint, tasks: p_plant)
     again = tmp_path / "planted"
-    args = build_parser().parse_args(["transfer", "--preset", "tiny-test", "--data", "arc1/train", "--max-side", "5",
+    args = build_parser().parse_args(["transfer", "--preset", "tiny-test", "--data", "arc1/train",
                                       "--first", "12", "--seeds", "0", "--ttt-seconds", "15",
                                       "--reuse-pretraining", str(out), "--out", str(again)])
     assert transfer.run_transfer(args) == 0
@@ -201,6 +203,30 @@ def test_transfer_reports_the_scores_of_planted_answers(transfer_run, tmp_path, 
     assert (s["P"], s["P_solved"]) == (round(p_score, 4), p_solved)
     assert s["K/P"] == round(k_score / p_score, 3)
     assert f"| 0 | {p_score:.3f} | {k_score:.3f} |" in (again / "transfer.md").read_text()
+
+
+def test_transfer_reports_the_training_seconds_of_both_protocols(transfer_run):
+    """Compute on U, each side read here from the runs' own files: K's test-time training seconds are
+    the figure of the entry's own summary line in its log; P's seconds on U are its elapsed seconds
+    less its evaluations, times U's share of the pairs it trained on (counted from A.json and U.json)."""
+    out, stdout = transfer_run
+    s = json.loads((out / "transfer.json").read_text())["seeds"][0]
+    log = (out / "seed0" / "K" / "kaggle" / "entry.log").read_text()
+    m = re.search(r"summed over shards: TTT ([0-9.]+)s \((\d+) steps\)", log)
+    assert m, log[-2000:]
+    assert s["k_ttt_s"] == pytest.approx(float(m.group(1)), abs=0.06) and s["k_ttt_steps"] == int(m.group(2))
+    assert 0 < s["k_ttt_s"] < s["k_limit_s"] == 30.0  # the limit also pays for start-up, inference, the margin
+    a, u = (json.loads((out / "data" / f"{n}.json").read_text()) for n in ("A", "U"))
+    a_pairs = sum(len(t["train"]) + sum("output" in x for x in t["test"]) for t in a.values())
+    u_pairs = sum(len(t["train"]) for t in u.values())
+    p_dir = out / "seed0" / "P"
+    evals = [json.loads(line).get("eval_s", 0.0) for line in (p_dir / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line).get("event") == "eval"]
+    assert evals  # tiny-test evaluates: the subtraction is exercised
+    elapsed = json.loads((p_dir / "summary.json").read_text())["elapsed_s"]
+    assert s["p_on_u_s"] == pytest.approx((elapsed - sum(evals)) * u_pairs / (a_pairs + u_pairs), abs=0.06)
+    assert s["k_ttt_over_p_on_u"] == pytest.approx(s["k_ttt_s"] / s["p_on_u_s"], abs=0.002)
+    assert "| K TTT (s) |" in stdout
 
 
 def _chromium():
@@ -259,7 +285,7 @@ def test_reuse_pretraining_runs_only_k_on_the_same_checkpoints(transfer_run, tmp
     out, _ = transfer_run
     again = tmp_path / "again"
     base = [sys.executable, "-m", "offline_eval", "transfer", "--preset", "tiny-test", "--data", "arc1/train",
-            "--max-side", "5", "--seeds", "0", "--ttt-seconds", "15", "--reuse-pretraining", str(out)]
+            "--seeds", "0", "--ttt-seconds", "30", "--reuse-pretraining", str(out)]
     res = subprocess.run(base + ["--first", "12", "--entry-args", "--vote poe", "--out", str(again)], cwd=ROOT,
                          env=ENV, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -272,3 +298,69 @@ def test_reuse_pretraining_runs_only_k_on_the_same_checkpoints(transfer_run, tmp
     res = subprocess.run(base + ["--first", "11", "--out", str(tmp_path / "other")], cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "differs" in res.stderr
+
+
+def _grid(*rows):
+    return np.array(rows, np.uint8)
+
+
+def test_keep_u_apart_moves_copies_near_copies_and_their_chains():
+    """Hand-worked: u1 is a under another id (its demonstrations in another order); u2 shares a
+    demonstration pair with a; u3 shares a's test input; u4 is unrelated; u5's demonstration is a's
+    test pair, which A trains on as a pair. Then a chain: `near` shares nothing with A, only a test
+    input with v2, which shares a pair with b: it follows v2 into A on the second pass."""
+    p1, p2, p3 = (_grid([1, 2]), _grid([2, 1])), (_grid([3]), _grid([4])), (_grid([5, 5]), _grid([6, 6]))
+    ti, to = _grid([7], [8]), _grid([8], [7])
+    a = Task("a", [p1, p2], [ti], [to])
+    u1 = Task("u1", [p2, p1], [ti], [to])                   # same demonstrations (other order), same test input
+    u2 = Task("u2", [p1, p3], [_grid([9])], [_grid([9])])   # shares p1
+    u3 = Task("u3", [p3], [ti], [_grid([0])])               # a's test input
+    u4 = Task("u4", [(_grid([0, 1]), _grid([1, 0]))], [_grid([2, 2])], [_grid([3, 3])])
+    u5 = Task("u5", [(ti, to)], [_grid([4, 4])], [_grid([5, 5])])  # a's test pair as its demonstration
+    moved = transfer.keep_u_apart([a], [u1, u2, u3, u4, u5])
+    assert moved == {"u1": "a (same content)", "u2": "a (shares a demonstration pair)",
+                     "u3": "a (shares a test input)", "u5": "a (shares a demonstration pair)"}
+    v1 = Task("v1", [p1, p2], [ti], [to])
+    v2 = Task("v2", [(_grid([6]), _grid([6, 6]))], [_grid([4, 4])], [_grid([4])])
+    v3 = Task("v3", [(_grid([6]), _grid([6, 6]))], [_grid([1, 1, 1])], [_grid([1])])
+    b = Task("b", [(_grid([6]), _grid([6, 6]))], [_grid([2])], [_grid([2])])
+    assert transfer.keep_u_apart([a], [v1, v2]) == {"v1": "a (same content)"}  # v2 shares nothing with A
+    assert transfer.keep_u_apart([a, b], [v2, v3]) == {"v2": "b (shares a demonstration pair)",
+                                                        "v3": "b (shares a demonstration pair)"}
+    near = Task("near", [p3], [_grid([4, 4])], [_grid([1])])  # shares v2's test input, and nothing with A
+    assert transfer.keep_u_apart([a, b], [near, v2]) == {"v2": "b (shares a demonstration pair)",
+                                                          "near": "v2 (shares a test input)"}
+
+
+def _transfer(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "offline_eval", "transfer", *map(str, args)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_transfer_refuses_at_once_what_would_fail_after_its_work(tmp_path):
+    """Every one of these is refused before any run starts (exit 2, nothing under --out's seed folders):
+    a --max-side the preset's canvas cannot hold, a selection hidden in --train-args (the trainer
+    would drop tasks transfer scores), and a U left empty once the --u-data tasks holding the content
+    of --data tasks are left out (each named)."""
+    cases = [
+        (["--preset", "tiny-test", "--data", "arc1/train", "--max-side", "9"], "do not fit the canvas 8"),
+        (["--preset", "tiny-test", "--data", "arc1/train", "--train-args", "--steps 5 --max-side 5"],
+         "--train-args sets --max-side"),
+        (["--preset", "tiny-test", "--data", "arc1/train", "--train-args", "--first 3"], "--train-args sets --first"),
+        (["--preset", "no-such", "--data", "arc1/train"], "--preset 'no-such'"),
+    ]
+    from submission.tasks import load_tasks, select_tasks
+    from offline_eval.transfer import write_tasks_json
+    small = select_tasks(load_tasks("arc1/eval"), max_side=5, first=3)
+    write_tasks_json(small[:2], tmp_path / "a.json")
+    copy = Task("renamed", small[0].train, small[0].test_inputs, small[0].test_outputs)
+    near = Task("near", small[1].train[:1] + small[2].train, small[2].test_inputs, small[2].test_outputs)
+    write_tasks_json([copy, near], tmp_path / "u.json")
+    cases.append((["--preset", "tiny-test", "--data", tmp_path / "a.json", "--u-data", tmp_path / "u.json"],
+                  "0 U task(s) after the selection"))
+    for i, (flags, message) in enumerate(cases):
+        res = _transfer(*flags, "--out", tmp_path / f"out{i}")
+        assert res.returncode == 2 and message in res.stderr, (flags, res.stdout[-1500:], res.stderr[-1500:])
+        assert not (tmp_path / f"out{i}" / "seed0").exists()
+    assert f"--u-data task renamed left out of U: A task {small[0].id} (same content)" in res.stdout
+    assert f"--u-data task near left out of U: A task {small[1].id} (shares a demonstration pair)" in res.stdout

@@ -32,8 +32,9 @@ from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at
 from submission.inference import predict_items, solved_at, task_views
 from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
 from submission.runtime import compute_cleanup, compute_init, print0
-from submission.tasks import TaskError, add_task_selection_args, load_tasks, select_tasks
+from submission.tasks import TaskError, add_task_selection_args, select_tasks
 from train.presets import PRESETS
+from train.taskspec import content_record, load_tasks, record_index
 
 # -----------------------------------------------------------------------------
 # Arguments: a preset fills every default; flags given on the command line win.
@@ -158,6 +159,17 @@ eval_ids = {t.id for t in eval_tasks}
 overlap = eval_ids & {t.id for t in train_tasks}
 if overlap:
     sys.exit(f"error: {len(overlap)} held-out task(s) also in --data (e.g. {sorted(overlap)[:3]}): their test pairs would be trained on")
+# A held-out task whose content a --data task holds under another id (ARC-AGI-1 evaluation 070dd51e is
+# training 40853293), or shares a pair or a test input with one, would be scored on what is trained on:
+# it is left out, by name.
+trained_index = record_index(content_record(train_tasks, [])["trained"])
+left_out = {t.id: match for t in eval_tasks if (match := trained_index.match(t))}
+for tid, match in left_out.items():
+    print0(f"[data] held-out task {tid} left out: --data task {match}, so its test pairs would be scored on what is trained on")
+eval_tasks = [t for t in eval_tasks if t.id not in left_out]
+eval_ids = {t.id for t in eval_tasks}
+content = content_record(train_tasks, eval_tasks)  # meta.json["content"]: what this run trains on, by content
+
 # Every grid the compiled encoder will see must fit the canvas: every grid of the --data tasks, the
 # demonstrations and test inputs of the --eval-data tasks (a held-out answer is never encoded: one
 # larger than the canvas counts as unsolved). Refused here, before anything is built: a user who asked
@@ -372,7 +384,8 @@ def evaluate() -> dict:
 def run_meta(step: int, metrics: dict, elapsed: float) -> dict:
     return {"preset": C.preset, "args": {k: v for k, v in cfg_run.items()}, "step": step, "elapsed_s": elapsed,
             "metrics": metrics, "best_pass2": best, "data": {"train": C.data, "eval": C.eval_data,
-            "max_side": C.max_side, "train_tasks": len(train_tasks), "heldout_tasks": sorted(eval_ids)},
+            "max_side": C.max_side, "train_tasks": len(train_tasks), "heldout_tasks": sorted(eval_ids),
+            "heldout_left_out": left_out}, "content": content,
             "buckets": buckets, "bucket_rows": global_rows, "puzzle_map": ps.puzzle_map(), "world_size": compute.world_size,
             "device": str(device), "torch": torch.__version__}
 

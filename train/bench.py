@@ -57,11 +57,12 @@ from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, spars
 from submission.inference import make_viewset, run_views
 from submission.model import TRM, TRMConfig, VOCAB_SIZE, count_parameters, flops_per_token_block, train_step_flops
 from submission.runtime import compute_init, synchronize
-from submission.tasks import TaskError, conceptarc_folder, load_tasks, select_tasks
+from submission.tasks import TaskError, conceptarc_folder, select_tasks
 from train import projection
 from train.legacy_hot_path import legacy_hot_path
 from train.presets import PRESETS
 from train.step_profile import print_profile, profile_step
+from train.taskspec import load_tasks
 
 # The reference's tiny benchmark shape (docs/reference.md): hidden 128, 4 heads, 2 layers, T=3, n=4,
 # 16 supervision steps, 10x10 canvas + 16 prefix = 116 positions, batch 64. Its MLP inner size is

@@ -95,25 +95,15 @@ def save_encoder(folder, enc: DemoEncoder, stats: dict):
 
 
 def rebuild_puzzle_set(ckpt: Path, meta: dict):
-    """The PuzzleSet a run trained on, from its meta (data specs, selection, puzzle map) and its saved
-    augmentation records; the tasks are reloaded from their specs."""
+    """The PuzzleSet a run trained on, from its meta (data specs, puzzle map) and its saved
+    augmentation records; the tasks are reloaded from their specs (train.taskspec.tasks_of_meta)."""
     from submission.data import build_puzzle_set
-    from submission.tasks import load_tasks, select_tasks
-    data = meta["data"]
-    args = meta.get("args", {})
+    from train.taskspec import tasks_of_meta
     pm = meta["puzzle_map"]
-    tasks = {}
-    for kind, specs in (("train", data.get("train") or []), ("eval", data.get("eval") or [])):
-        for spec in specs:
-            if spec == "none":
-                continue
-            for t in select_tasks(load_tasks(spec), max_side=args.get("max_side"), test_outputs=kind == "train"):
-                tasks[t.id] = (kind, t)
-    missing = [tid for tid in pm["task_ids"] if tid not in tasks]
-    if missing:
-        raise ValueError(f"{ckpt}: {len(missing)} trained task(s) not found in the data specs (e.g. {missing[:3]})")
-    train = [tasks[tid][1] for tid in pm["task_ids"] if tasks[tid][0] == "train"]
-    held = [tasks[tid][1] for tid in pm["task_ids"] if tasks[tid][0] == "eval"]
+    try:
+        train, held = tasks_of_meta(meta)
+    except ValueError as e:
+        raise ValueError(f"{ckpt}: {e}") from None
     ps = build_puzzle_set(train, held, 1, keep_black=pm.get("keep_black", True))
     if ps.task_ids != pm["task_ids"]:
         raise ValueError(f"{ckpt}: the task order differs from the checkpoint's puzzle map")

@@ -2,7 +2,7 @@
 
 The Kaggle entry fine-tunes on hidden tasks whose puzzle ids are new: it never reads a pretrained
 puzzle row, only their mean (where the new rows start). A full checkpoint carries the whole table
-(for the paper's ARC-AGI-2 run ~1.1M ids x 512 floats, 2.3 GB) that every worker would read; the
+(for the paper's ARC-AGI-2 run ~1.2M ids x 512 floats, 2.4 GB) that every worker would read; the
 export carries only what test-time training needs:
 
   meta.json          the source's meta (model config, training arguments, data spec) + "export"

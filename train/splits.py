@@ -30,7 +30,7 @@ fresh against pretraining on seed 0, e.g. `--u-data synth:all:20:1:10` to choose
 """
 import hashlib
 
-from submission.tasks import ContentIndex, TaskError, load_tasks, task_fingerprint, task_parts
+from submission.tasks import ContentIndex, TaskError, task_fingerprint, task_parts
 
 SALT = "trm-arc-kit split v1"  # changing it reshuffles every half: never, once figures are reported
 HALVES = ("dev", "test")
@@ -94,7 +94,8 @@ def parse_split_spec(spec: str) -> tuple[str, str] | None:
 
 
 def load_split(spec: str, solutions=None) -> list:
-    """The tasks of one half, 'SPEC:dev' or 'SPEC:test' (submission.tasks.load_tasks calls this)."""
+    """The tasks of one half, 'SPEC:dev' or 'SPEC:test' (train.taskspec.load_tasks calls this)."""
+    from train.taskspec import load_tasks  # every spec form, synth: included (taskspec imports this module lazily)
     parsed = parse_split_spec(spec)
     if parsed is None:
         raise TaskError(f"{spec}: expected SPEC:dev or SPEC:test (e.g. arc1/eval:test)")

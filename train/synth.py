@@ -12,7 +12,7 @@ no demonstration shows a colour map on; a second dihedral transform that fits ev
     python -m train.synth --bench synth:all:500:0:10              # tasks per second
 
 The task spec (accepted anywhere a spec is: `python -m train --data/--eval-data`, `offline_eval
-simulate/baselines/report`, submission.tasks.load_tasks):
+simulate/baselines/report/transfer`, train.taskspec.load_tasks):
 
     synth:FAMILIES:COUNT:SEED[:SIDES]
       FAMILIES  comma-separated family names, kind names (colour, geometry, object, counting), or 'all'
@@ -244,7 +244,7 @@ def parse_spec(spec: str) -> SynthSpec:
 
 
 def load_spec(spec: str) -> list[Task]:
-    """The tasks a 'synth:...' spec names (submission.tasks.load_tasks calls this)."""
+    """The tasks a 'synth:...' spec names (train.taskspec.load_tasks calls this)."""
     s = parse_spec(spec)
     return generate(list(s.families), s.count, s.seed, s.max_side, s.min_side, source=spec)
 
