@@ -29,6 +29,7 @@ from .encoder import load_encoder, predict_rows
 from .encoding import decode_batch, encode_batch
 from .memory import BatchPlanner, GiB, device_budget, train_fixed_bytes
 from .predict import predict_shard
+from .runtime import autocast_dtype
 from .ttt import train_shard
 
 
@@ -89,9 +90,12 @@ class ShardSolver:
         self.row_init = ("encoder" if self.encoder is not None else "mean") if auto else settings.row_init
         log(f"[solve] new puzzle rows start at the {self.row_init} row" + (" (--row-init auto)" if auto else ""))
         self.base_weights = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        self.bf16 = device.type == "cuda"
-        self.autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.bf16
+        # The compute dtype: runtime.autocast_dtype decides (bf16 where the GPU has it, else float32).
+        amp, dtype_why = autocast_dtype(device)
+        self.bf16 = amp is not None
+        self.autocast = (torch.autocast(device_type=device.type, dtype=amp) if self.bf16
                          else torch.autocast(device_type="cpu", enabled=False))
+        log(f"[compute] {device}: {dtype_why}")
         self.train_rate = None  # measured train_step_flops per second
         self.infer_rate = None  # measured inference FLOPs (at halt_max_steps per view) per second
         _warm_numba()  # compile the encoders now, not on the first shard's clock
