@@ -31,6 +31,7 @@ What happens, top to bottom (main()):
   7. the file is read back and validated; a summary (time and peak memory per phase) closes the run.
 """
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="commit: a smoke run of --commit-tasks tasks in --commit-minutes, the rest keep their "
                         "fallbacks; full: every task; auto: commit on Kaggle when KAGGLE_IS_COMPETITION_RERUN is "
                         "unset (Save Version, interactive runs), full otherwise")
+    g.add_argument("--summary", metavar="PATH",
+                   help="also write the run's summary as JSON to PATH: the settings used (the recursion depth of "
+                        "each phase, compilation), seconds per phase, each shard's stats, the fallbacks (default: "
+                        "none; the log says the same)")
     g.add_argument("--commit-tasks", type=int, default=4, help="tasks a commit run solves (default %(default)s)")
     g.add_argument("--commit-minutes", type=float, default=20.0, help="a commit run's time limit (default %(default)s)")
     add_task_selection_args(p)
@@ -100,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup-steps", type=int, default=None, help="default: a tenth of the planned steps")
     g.add_argument("--ema", type=float, default=None, help="weight EMA during training, used to predict (0: off)")
     g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group(
+        "recursion depth (defaults: the checkpoint's)",
+        "T cycles per supervision step (T - 1 of them without gradients), n latent updates per cycle, N "
+        "supervision steps per sample; a step costs T x (n + 1) net calls. The first three apply to test-time "
+        "training and inference, the --infer- ones to inference only. (NVARC fine-tuned its Kaggle TRM at T 4, "
+        "N 10 instead of the pretrained 3 and 16.)")
+    g.add_argument("--H-cycles", type=positive_int, default=None, metavar="T", help="cycles per supervision step")
+    g.add_argument("--L-cycles", type=positive_int, default=None, metavar="n", help="latent updates per cycle")
+    g.add_argument("--halt-max-steps", type=positive_int, default=None, metavar="N",
+                   help="supervision steps per sample: the ACT cap in training, the steps inference runs")
+    for field, meta in (("H_cycles", "T"), ("L_cycles", "n"), ("halt_max_steps", "N")):
+        flag = field.replace("_", "-")
+        g.add_argument(f"--infer-{flag}", dest=f"infer_{field}", type=positive_int, default=None, metavar=meta,
+                       help=f"inference only (default: --{flag})")
     g = p.add_argument_group("inference and voting")
     g.add_argument("--views", type=int, default=None, help="cap on augmented views per test input (default: the augmentations trained)")
     g.add_argument("--halt", choices=("act", "all"), default="act",
@@ -138,10 +157,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def recursion_depths(meta: dict, args) -> dict:
+    """{"checkpoint", "ttt", "infer"}: each {H_cycles, L_cycles, halt_max_steps}. Test-time training
+    takes the flags over the checkpoint's values, inference its --infer- flags over training's."""
+    from .model import TRMConfig
+    from .solve import RECURSION
+    cfg = TRMConfig.from_dict(meta["model_config"])
+    ckpt = {k: int(getattr(cfg, k)) for k in RECURSION}
+    ttt = {k: getattr(args, k) if getattr(args, k) is not None else ckpt[k] for k in RECURSION}
+    infer = {k: getattr(args, "infer_" + k) if getattr(args, "infer_" + k) is not None else ttt[k] for k in RECURSION}
+    return {"checkpoint": ckpt, "ttt": ttt, "infer": infer}
+
+
 def solve_settings(meta: dict, args, workers_here: int):
     """Test-time settings: the checkpoint's training arguments, then the flags."""
     from .solve import SolveSettings
     a = meta.get("args", {})
+    depth = recursion_depths(meta, args)
     pick = lambda flag, key, default: flag if flag is not None else a.get(key, default)
     return SolveSettings(
         ttt_mode=args.ttt_mode, row_init=args.row_init, embeddings_first=args.embeddings_first, ttt_steps=args.ttt_steps, num_aug=args.num_aug,
@@ -155,7 +197,8 @@ def solve_settings(meta: dict, args, workers_here: int):
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
         poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=10 if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,
-        memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed)
+        memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed,
+        ttt_depth=depth["ttt"], infer_depth=depth["infer"])
 
 
 # -----------------------------------------------------------------------------
@@ -258,7 +301,8 @@ def main(argv=None) -> int:
             log(f"[checkpoint] {why}")
     if ckpt is None:
         log(f"error: {why}; the submission keeps its fallback answers")
-        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate())
+        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate(),
+                facts={"mode": mode, "checkpoint": None}, json_path=args.summary)
         return 2
     meta = load_meta(ckpt)
     canvas = int(meta["model_config"]["canvas_side"])
@@ -276,11 +320,16 @@ def main(argv=None) -> int:
         devices = ["cpu"] * (args.workers or 1)
     in_process = devices == ["cpu"]
     settings = solve_settings(meta, args, workers_here=devices.count("cpu") or 1)
+    depth = recursion_depths(meta, args)
     kind = "Kaggle export" if "export" in meta else "full checkpoint"
+    show = lambda d: f"T={d['H_cycles']} n={d['L_cycles']} N={d['halt_max_steps']}"  # noqa: E731
     log(f"[checkpoint] {ckpt} ({kind}; step {meta.get('step', '?')}, preset {meta.get('preset', '?')}, canvas {canvas}); "
         f"TTT {settings.ttt_mode}, at most {settings.batch_size} rows/step, lr {settings.lr:g}, puzzle lr "
         f"{settings.puzzle_lr:g}, ema {settings.ema if settings.ttt_mode == 'full' else 'off'}; halt {settings.halt}, "
-        f"vote {settings.vote}")
+        f"vote {settings.vote}; recursion TTT {show(depth['ttt'])}, inference {show(depth['infer'])} (checkpoint "
+        f"{show(depth['checkpoint'])})")
+    facts = {"mode": mode, "challenges": str(challenges), "output": str(output), "checkpoint": str(ckpt),
+             "devices": devices, "recursion": depth, "settings": dataclasses.asdict(settings)}
 
     from .plan import commit_tasks, make_shards, shard_weight
     too_big = [t for t in good if t.max_side() > canvas]
@@ -323,11 +372,34 @@ def main(argv=None) -> int:
         problems = sub.validate()
     phase["final write+validate"] = time.time() - t
     summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok=not problems,
-            too_big=[t.id for t in too_big])
+            too_big=[t.id for t in too_big], facts=facts, json_path=args.summary)
     return 0 if not problems else 1
 
 
-def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=()):
+def plain(x):
+    """x with every dict key a string, numpy and torch scalars Python numbers and NaN None: plain JSON."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=(), facts=None,
+            json_path=None):
+    """Log the run's summary; with json_path, write it (and `facts`: the settings used) there as JSON."""
+    if json_path:
+        from .writer import write_atomic
+        record = {**(facts or {}), "valid": final_ok, "tasks": len(sub.expected), "test_inputs": sum(sub.expected.values()),
+                  "fallbacks_used": sub.fallbacks_used(), "bad_input": sorted(errors), "too_big": list(too_big),
+                  "lost": [{"task": tid, "reason": why} for tid, why in failed],
+                  "phase_s": {k: round(v, 2) for k, v in phase.items()}, "total_s": round(time.time() - t_start, 2),
+                  "time_limit_s": time_limit, "shards": {str(k): v for k, v in sorted(shard_stats.items())}}
+        write_atomic(plain(record), json_path)
     n_tasks, n_inputs = len(sub.expected), sum(sub.expected.values())
     stats = shard_stats.values()
     ttt, inf = sum(s["ttt_s"] for s in stats), sum(s["infer_s"] for s in stats)

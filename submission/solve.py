@@ -18,7 +18,8 @@ memory per phase (GPU) is measured and returned with each shard's stats.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,6 +32,11 @@ from .memory import BatchPlanner, GiB, device_budget, train_fixed_bytes
 from .predict import predict_shard
 from .runtime import autocast_dtype
 from .ttt import train_shard
+
+
+# The recursion depth's fields of TRMConfig: cycles per supervision step, latent updates per cycle,
+# supervision steps per sample. Test-time training and inference may each run their own.
+RECURSION = ("H_cycles", "L_cycles", "halt_max_steps")
 
 
 @dataclass
@@ -71,6 +77,8 @@ class SolveSettings:
     time_buckets: bool = False        # synchronise after every TTT step to time each bucket side
     seed: int = 0
     log_every_s: float = 30.0
+    ttt_depth: dict | None = None     # {field of RECURSION: value} for test-time training; None or missing: the checkpoint's
+    infer_depth: dict | None = None   # the same for inference; None or missing: test-time training's
 
 
 class ShardSolver:
@@ -80,6 +88,17 @@ class ShardSolver:
         self.S, self.device, self.log = settings, device, log
         self.model, self.meta, ttt_tensors = load_for_ttt(checkpoint, device)
         self.cfg = self.model.cfg
+        # Recursion depth: the model's cfg holds training's (the memory plan, the FLOPs and act_step
+        # read it there); inference switches to its own for its passes (self.recursion).
+        checkpoint_depth = {k: getattr(self.cfg, k) for k in RECURSION}
+        self.ttt_depth = {**checkpoint_depth, **(settings.ttt_depth or {})}
+        self.infer_depth = {**self.ttt_depth, **(settings.infer_depth or {})}
+        for k, v in self.ttt_depth.items():
+            setattr(self.cfg, k, int(v))
+        self.infer_cfg = replace(self.cfg, **self.infer_depth)  # inference's cost while training plans
+        show = lambda d: f"T={d['H_cycles']} n={d['L_cycles']} N={d['halt_max_steps']}"  # noqa: E731
+        log(f"[solve] recursion: test-time training {show(self.ttt_depth)}, inference {show(self.infer_depth)} "
+            f"(checkpoint {show(checkpoint_depth)})")
         self.mean_row = ttt_tensors[TTT_MEAN_ROW]  # (1, D) where every new puzzle row starts
         self.encoder = load_encoder(self.meta, ttt_tensors, device)  # None without one
         if settings.row_init == "encoder" and self.encoder is None:
@@ -141,11 +160,25 @@ class ShardSolver:
 
         # ---- inference, ranking, answers ----
         views_cap = min(S.views or ttt["num_aug"], ttt["num_aug"])
-        inf = predict_shard(self, shard_id, tasks, ps, views_cap, end, stop, emit)
+        with self.recursion(self.infer_depth):
+            inf = predict_shard(self, shard_id, tasks, ps, views_cap, end, stop, emit)
         infer_peak = peak.take()
         t2 = time.time()
         return {"tasks": len(tasks), "budget_s": round(budget_s, 1), "ttt_s": round(t1 - t0, 2),
-                "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak, **ttt, **inf}
+                "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak,
+                "recursion": {"ttt": dict(self.ttt_depth), "infer": dict(self.infer_depth)}, **ttt, **inf}
+
+    @contextmanager
+    def recursion(self, depth: dict):
+        """The model runs at this depth ({field of RECURSION: value}) inside the block, at test-time
+        training's again after it."""
+        for k, v in depth.items():
+            setattr(self.cfg, k, int(v))
+        try:
+            yield
+        finally:
+            for k, v in self.ttt_depth.items():
+                setattr(self.cfg, k, int(v))
 
     def init_rows(self, ps):
         """Rows from the encoder (--row-init encoder, or auto with an encoder): the new rows start at

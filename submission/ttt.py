@@ -201,7 +201,8 @@ def plan_training(solver, ps, built_count, n_pairs, buckets, sampler, step, end,
     rate_inf = solver.infer_rate or solver.train_rate
     a1 = aug_for(steps_in(end - now - S.infer_share * budget))
     views = min(S.views or a1, a1)
-    cost = sum(forward_step_flops(cfg, views, s) * cfg.halt_max_steps for s in solver.test_sides) / rate_inf
+    icfg = solver.infer_cfg  # inference's recursion depth, which may differ from training's
+    cost = sum(forward_step_flops(icfg, views, s) * icfg.halt_max_steps for s in solver.test_sides) / rate_inf
     reserve = min(S.infer_share * budget, 1.3 * cost + 1.0)
     ttt_end = end - reserve
     planned = steps_in(ttt_end - now)
