@@ -145,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "CPU it caps the host memory a worker plans for (default: what is free)")
     g.add_argument("--memory-share", type=float, default=0.8,
                    help="plan batches to fill this share of the worker's memory (default %(default)s)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the supervision step for test-time training and inference (TRM.compile_step, "
+                        "as python -m train --compile): batch and sequence axes dynamic, so every canvas side shares "
+                        "one graph per grad mode; compiled at each worker's start, its cold cost (seconds) in the log "
+                        "and the summary; a compiler error falls back to eager, loudly. Off by default: measured on "
+                        "the CPU only so far (docs/benchmarks.md, 2026-12-04); a GPU measurement decides")
+    g.add_argument("--compile-static", action="store_true",
+                   help="--compile with one graph per canvas side instead of dynamic axes (each side compiled on "
+                        "first use, its cost inside test-time training)")
     g.add_argument("--time-buckets", action="store_true",
                    help="time every TTT step (a device sync each) and report seconds per step by canvas side")
     g.add_argument("--tasks-per-shard", type=int, default=None,
@@ -198,7 +207,8 @@ def solve_settings(meta: dict, args, workers_here: int):
         poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=10 if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,
         memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed,
-        ttt_depth=depth["ttt"], infer_depth=depth["infer"])
+        ttt_depth=depth["ttt"], infer_depth=depth["infer"],
+        compile="static" if args.compile_static else "dynamic" if args.compile else "off")
 
 
 # -----------------------------------------------------------------------------
@@ -421,6 +431,12 @@ def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_
     if timed:
         log("[summary] TTT by canvas side: " + ", ".join(
             f"{side}: {n / sec:.2f} steps/s at {rows} rows ({n} steps)" for side, (n, sec, rows) in sorted(timed.items())))
+    compiles = [s["compile"] for s in stats if s.get("compile", {}).get("mode", "off") != "off"]
+    if compiles:
+        failed_compiles = [c["error"] for c in compiles if c["error"]]
+        log(f"[summary] compiled step ({compiles[0]['mode']}): cold compile {max(c['compile_s'] for c in compiles):.1f}s "
+            f"(the slowest worker's, before its first shard), {max(c['graphs'] for c in compiles)} graph(s) in a worker; "
+            + (f"FELL BACK TO EAGER: {'; '.join(sorted(set(failed_compiles)))}" if failed_compiles else "no fallback to eager"))
     peaks = [(s["peak_ttt_gib"], s["peak_infer_gib"]) for s in stats if s.get("peak_ttt_gib") is not None]
     if peaks:
         log(f"[summary] peak GPU memory of any shard: TTT {max(p[0] for p in peaks):.2f} GiB, "

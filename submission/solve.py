@@ -28,7 +28,9 @@ from .checkpoint import TTT_MEAN_ROW, load_for_ttt
 from .data import build_puzzle_set, predict_side
 from .encoder import load_encoder, predict_rows
 from .encoding import decode_batch, encode_batch
+from .engine import Carry, act_step
 from .memory import BatchPlanner, GiB, device_budget, train_fixed_bytes
+from .model import COLOUR0
 from .predict import predict_shard
 from .runtime import autocast_dtype
 from .ttt import train_shard
@@ -77,6 +79,8 @@ class SolveSettings:
     time_buckets: bool = False        # synchronise after every TTT step to time each bucket side
     seed: int = 0
     log_every_s: float = 30.0
+    compile: str = "off"              # "dynamic": torch.compile the step, one graph per grad mode for every side;
+                                      # "static": one graph per canvas side; "off": eager
     ttt_depth: dict | None = None     # {field of RECURSION: value} for test-time training; None or missing: the checkpoint's
     infer_depth: dict | None = None   # the same for inference; None or missing: test-time training's
 
@@ -132,6 +136,79 @@ class ShardSolver:
             f"({'bf16 autocast' if self.bf16 else 'float32'}); rows per step by canvas side (estimated peak): "
             f"training {self.batches.describe('train', sides)}; inference {self.batches.describe('infer', sides)}")
 
+        # ---- --compile: the step compiled now, its cold cost measured ----
+        # No layer of the TRM depends on train/eval mode (no dropout, no batch norm); one mode for the
+        # whole run keeps a compiled step from compiling again when predict_shard switches it.
+        self.model.eval()
+        self.compiled, self.compile_s, self.compile_error = False, 0.0, None
+        if S.compile != "off":
+            self.compile_model()
+
+    # -------------------------------------------------------------------------
+    # --compile
+
+    def compile_model(self):
+        """torch.compile the supervision step (TRM.compile_step, as python -m train --compile does) and
+        compile its graphs now, on a small batch: a training step (forward and backward, with the
+        weights' gradients on and off as this run's --ttt-mode and --embeddings-first will use them)
+        and an inference step at inference's depth. The seconds it takes are the cold cost, reported
+        with every shard's stats. Any failure leaves the model eager, loudly, and the run goes on."""
+        S, model = self.S, self.model
+        t = time.time()
+        try:
+            if S.compile == "static":
+                model.allow_graphs(STATIC_GRAPHS)
+            model.compile_step(dynamic=S.compile == "dynamic")
+            model.use_compiled_step = self.compiled = True
+            self.warm_up()
+        except Exception as e:  # a compiler error must never cost the run: eager from here on
+            self.compile_failed(e, "while compiling")
+        self.compile_s += time.time() - t
+        if self.compiled:
+            self.log(f"[compile] supervision step compiled ({'one graph per canvas side, each compiled on first use' if S.compile == 'static' else 'batch and sequence axes dynamic: every canvas side'}): "
+                     f"training and inference graphs at side {self.warm_side} in {self.compile_s:.1f}s (cold cost, "
+                     f"{compiled_graphs()} graph(s) so far)")
+
+    @property
+    def warm_side(self) -> int:
+        return self.cfg.canvas_side if self.cfg.fixed_canvas else min(self.cfg.canvas_side, 5)
+
+    def warm_up(self):
+        """One training and one inference step on random tokens, two rows at a small side: what makes
+        the compiled step compile (the weights are unchanged; their gradients are cleared)."""
+        model, dev, side, B = self.model, self.device, self.warm_side, 2
+        gen = torch.Generator().manual_seed(0)
+        tokens = torch.randint(COLOUR0, COLOUR0 + 10, (B, side * side), generator=gen).to(dev)  # (B, S*S)
+        fresh = {"tokens": tokens, "labels": tokens.clone(), "puzzle_ids": torch.zeros(B, dtype=torch.long, device=dev)}
+        full = self.S.ttt_mode == "full"
+        grad_modes = ([False] if not full or self.S.embeddings_first > 0 else []) + ([True] if full else [])
+        explore = torch.Generator(device=dev)
+        for weights_learn in grad_modes:  # the weights' requires_grad, as train_shard sets it
+            for p in model.parameters():
+                p.requires_grad_(weights_learn)
+            carry = Carry.empty(model, B, side, dev)
+            act_step(model, model, carry, fresh, self.autocast, explore, training=True)["loss"].backward()
+        for p in model.parameters():
+            p.requires_grad_(False)
+            p.grad = None
+        with torch.no_grad(), self.recursion(self.infer_depth), self.autocast:
+            y, z = model.initial_state(B, self.cfg.puzzle_emb_len + side * side, dev)
+            model(tokens, model.puzzle_emb[fresh["puzzle_ids"]], y, z)
+        _sync(dev)
+
+    def compile_failed(self, err: Exception, where: str):
+        """The compiled step failed (a compiler error, maybe on a new shape): eager from here on, said loudly."""
+        self.model.use_compiled_step = self.compiled = False
+        # Dynamo's message starts "backend=... raised:", the cause on the next line: keep two lines.
+        lines = [line for line in str(err).strip().splitlines() if line.strip()][:2]
+        self.compile_error = f"{where}: {type(err).__name__}: {' '.join(lines)[:400]}"
+        self.log(f"[warning] [compile] FAILED {self.compile_error}; this worker runs EAGER from here on "
+                 "(the run goes on; run without --compile to skip compiling)")
+
+    def compile_stats(self) -> dict:
+        return {"mode": self.S.compile, "compiled": self.compiled, "compile_s": round(self.compile_s, 2),
+                "graphs": compiled_graphs() if self.S.compile != "off" else 0, "error": self.compile_error}
+
     # -------------------------------------------------------------------------
     def solve_shard(self, shard_id: int, tasks: list, budget_s: float, stop, emit) -> dict:
         """TTT on the shard's demonstrations, then predict its test inputs. emit(task_id, entries,
@@ -166,7 +243,8 @@ class ShardSolver:
         t2 = time.time()
         return {"tasks": len(tasks), "budget_s": round(budget_s, 1), "ttt_s": round(t1 - t0, 2),
                 "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak,
-                "recursion": {"ttt": dict(self.ttt_depth), "infer": dict(self.infer_depth)}, **ttt, **inf}
+                "recursion": {"ttt": dict(self.ttt_depth), "infer": dict(self.infer_depth)},
+                "compile": self.compile_stats(), **ttt, **inf}
 
     @contextmanager
     def recursion(self, depth: dict):
@@ -219,6 +297,22 @@ class PeakMemory:
         peak = torch.cuda.max_memory_allocated(self.device) / GiB
         torch.cuda.reset_peak_memory_stats(self.device)
         return round(peak, 2)
+
+
+# --compile-static: graphs dynamo may keep (one per canvas side and grad mode; inference sides are
+# any of 1..30) before it gives up and runs the step eager.
+STATIC_GRAPHS = 96
+
+
+def compiled_graphs() -> int:
+    """Graphs dynamo compiled in this process so far (every worker process counts its own)."""
+    from torch._dynamo.utils import counters
+    return int(counters["stats"]["unique_graphs"])
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _warm_numba():

@@ -107,6 +107,18 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
             sampler = make_sampler(seed + step + 1)
             solver.log(f"[ttt] shard {shard_id}: out of memory at side {buckets[b]}; its batch is now {rows} rows")
             continue
+        except Exception as e:
+            if not solver.compiled:
+                raise
+            # The compiled step failed (forward or backward, a compiler error on a new shape): the
+            # shard goes on eager, its streams restarted as after an out-of-memory error.
+            out = fresh = None
+            carries = {}
+            if opt:
+                opt.zero_grad(set_to_none=True)
+            solver.compile_failed(e, f"shard {shard_id}, training at side {buckets[b]}")
+            sampler = make_sampler(seed + step + 1)
+            continue
         if opt and not frozen:
             if S.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), S.grad_clip)
