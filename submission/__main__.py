@@ -25,10 +25,13 @@ What happens, top to bottom (main()):
   5. the plan (plan.py): the tasks that run (all, or the commit run's few) in shards, >= 4 per
      worker; each shard's budget is its fair share of the time left (plan.FairShare), so the run
      ends --margin seconds before --time-limit; --task-cap bounds it further;
-  6. the workers (pool.py, worker.py): one process per GPU, each sizing its batches to its memory
-     (memory.py) and solving shards (solve.py: test-time training, ttt.py; inference, predict.py);
-     answers are written as they come; a worker that dies costs only its current shard;
-  7. the file is read back and validated; a summary (time and peak memory per phase) closes the run.
+  6. the workers (pool.py, worker.py): one process per GPU, each choosing its compute dtype
+     (runtime.autocast_dtype), sizing its batches to its memory (memory.py), compiling the step
+     with --compile, and solving shards (solve.py: test-time training, ttt.py; inference,
+     predict.py) at the recursion depth of each phase; answers are written as they come; a worker
+     that dies costs only its current shard;
+  7. the file is read back and validated; a summary (time and peak memory per phase, the compile's
+     cold cost) closes the run, also written as JSON with --summary.
 """
 import argparse
 import dataclasses
@@ -107,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group(
         "recursion depth (defaults: the checkpoint's)",
-        "T cycles per supervision step (T - 1 of them without gradients), n latent updates per cycle, N "
-        "supervision steps per sample; a step costs T x (n + 1) net calls. The first three apply to test-time "
-        "training and inference, the --infer- ones to inference only. (NVARC fine-tuned its Kaggle TRM at T 4, "
-        "N 10 instead of the pretrained 3 and 16.)")
+        "T cycles per supervision step (T - 1 of them without gradients), n latent updates per cycle,\n"
+        "N supervision steps per sample; a step costs T x (n + 1) net calls. The first three apply to\n"
+        "test-time training and inference, the --infer- ones to inference only. (NVARC fine-tuned its\n"
+        "Kaggle TRM at T 4, N 10 instead of the pretrained 3 and 16.)")
     g.add_argument("--H-cycles", type=positive_int, default=None, metavar="T", help="cycles per supervision step")
     g.add_argument("--L-cycles", type=positive_int, default=None, metavar="n", help="latent updates per cycle")
     g.add_argument("--halt-max-steps", type=positive_int, default=None, metavar="N",
@@ -181,7 +184,7 @@ def recursion_depths(meta: dict, args) -> dict:
     takes the flags over the checkpoint's values, inference its --infer- flags over training's."""
     from .model import TRMConfig
     from .solve import RECURSION
-    cfg = TRMConfig.from_dict(meta["model_config"])
+    cfg = TRMConfig.from_dict(meta.get("model_config", {}))
     ckpt = {k: int(getattr(cfg, k)) for k in RECURSION}
     ttt = {k: getattr(args, k) if getattr(args, k) is not None else ckpt[k] for k in RECURSION}
     infer = {k: getattr(args, "infer_" + k) if getattr(args, "infer_" + k) is not None else ttt[k] for k in RECURSION}
