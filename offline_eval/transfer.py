@@ -21,7 +21,7 @@ spread, the tasks each solves, the rule baselines on U with each protocol's marg
 best rule (its score minus the rule's) and the U tasks solved by the model only, by a rule only
 or by both, and the compute each protocol spent on U,
 measured the same way: P's training seconds (its loop, evaluations left out) times U's share of the
-training pairs, and K's test-time training seconds (the entry's --stats), beside the entry's
+training pairs, and K's test-time training seconds (the entry's --summary), beside the entry's
 wall-clock limit (by default P's seconds on U: --ttt-seconds auto), which also pays for start-up,
 loading, compilation, the margin and inference. For synthetic tasks it adds the solve rate per
 family, split into families seen in A and families not seen.
@@ -403,7 +403,7 @@ def run_transfer(args) -> int:
             job.sim = (inp, work, limit)
             margin = min(900.0, 0.1 * limit)
             job.cmd = [sys.executable, "-m", "offline_eval.transfer", "--entry", str(inp), str(work), str(limit),
-                       str(margin), "--stats", str(work / "entry_stats.json")] + entry_flags
+                       str(margin), "--summary", str(work / "entry_summary.json")] + entry_flags
         jobs.append(Job(f"K{s}", [], sd / "K.log", after=() if args.reuse_pretraining else (f"P{s}", f"Kpre{s}"),
                         prepare=prepare))
     t0 = time.time()
@@ -429,8 +429,8 @@ def run_transfer(args) -> int:
         # (evaluations left out) times U's share of its pairs; K's: the entry's test-time training,
         # summed over shards. The rest of K's limit went to start-up, loading, compilation, the
         # margin, inference and voting.
-        # An entry killed at its limit (as Kaggle would) wrote no stats: its seconds are then unknown.
-        stats_file = sd / "K" / "kaggle" / "working" / "entry_stats.json"
+        # An entry killed at its limit (as Kaggle would) wrote no summary: its seconds are then unknown.
+        stats_file = sd / "K" / "kaggle" / "working" / "entry_summary.json"
         k_stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
         row = {"seed": s, "P": round(scoring_p["score"], 4), "K": round(k_score, 4),
                "K/P": round(k_score / scoring_p["score"], 3) if scoring_p["score"] > 0 else None,

@@ -32,14 +32,18 @@ What happens, top to bottom (main(), then run()):
      tasks when the competition's evaluation files lie beside the test file) in shards, >= 4 per
      worker; each shard's budget is its fair share of the time left (plan.FairShare), so the run
      ends --margin seconds before --time-limit; --task-cap bounds it further;
-  6. the workers (pool.py, worker.py): one process per GPU, each sizing its batches to its memory
-     (memory.py) and solving shards (solve.py: test-time training, ttt.py; inference, predict.py);
-     answers are written as they come; a worker that dies costs only its current shard;
+  6. the workers (pool.py, worker.py): one process per GPU, each choosing its compute dtype
+     (runtime.autocast_dtype), sizing its batches to its memory (memory.py), compiling the step
+     with --compile, and solving shards (solve.py: test-time training, ttt.py; inference,
+     predict.py) at the recursion depth of each phase; answers are written as they come; a worker
+     that dies costs only its current shard;
   7. a commit run scores its evaluation tasks (pass@2, unseen tasks apart from those the checkpoint
-     saw); the file is read back and validated; a summary (time and peak memory per phase) closes
-     the run; the lock (in the scratch folder, never beside the output) is removed.
+     saw); the file is read back and validated; a summary (time and peak memory per phase, the
+     compile's cold cost) closes the run, also written as JSON with --summary; the lock (in the
+     scratch folder, never beside the output) is removed.
 """
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -88,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="commit: a smoke run of --commit-tasks tasks in --commit-minutes, the rest keep their "
                         "fallbacks; full: every task; auto: commit on Kaggle when KAGGLE_IS_COMPETITION_RERUN is "
                         "unset (Save Version, interactive runs), full otherwise")
+    g.add_argument("--summary", metavar="PATH",
+                   help="also write the run's summary as JSON to PATH: the settings used (the recursion depth of "
+                        "each phase, compilation), seconds per phase, each shard's stats, the fallbacks (default: "
+                        "none; the log says the same)")
     g.add_argument("--commit-tasks", type=int, default=4, help="tasks a commit run solves (default %(default)s)")
     g.add_argument("--commit-minutes", type=float, default=20.0, help="a commit run's time limit (default %(default)s)")
     g.add_argument("--commit-eval-tasks", type=int, default=4, metavar="N",
@@ -119,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup-steps", type=int, default=None, help="default: a tenth of the planned steps")
     g.add_argument("--ema", type=float, default=None, help="weight EMA during training, used to predict (0: off)")
     g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group(
+        "recursion depth (defaults: the checkpoint's)",
+        "T cycles per supervision step (T - 1 of them without gradients), n latent updates per cycle,\n"
+        "N supervision steps per sample; a step costs T x (n + 1) net calls. The first three apply to\n"
+        "test-time training and inference, the --infer- ones to inference only. (NVARC fine-tuned its\n"
+        "Kaggle TRM at T 4, N 10 instead of the pretrained 3 and 16.)")
+    g.add_argument("--H-cycles", type=positive_int, default=None, metavar="T", help="cycles per supervision step")
+    g.add_argument("--L-cycles", type=positive_int, default=None, metavar="n", help="latent updates per cycle")
+    g.add_argument("--halt-max-steps", type=positive_int, default=None, metavar="N",
+                   help="supervision steps per sample: the ACT cap in training, the steps inference runs")
+    for field, meta in (("H_cycles", "T"), ("L_cycles", "n"), ("halt_max_steps", "N")):
+        flag = field.replace("_", "-")
+        g.add_argument(f"--infer-{flag}", dest=f"infer_{field}", type=positive_int, default=None, metavar=meta,
+                       help=f"inference only (default: --{flag})")
     g = p.add_argument_group("inference and voting")
     g.add_argument("--views", type=int, default=None, help="cap on augmented views per test input (default: the augmentations trained)")
     g.add_argument("--halt", choices=("act", "all"), default="act",
@@ -134,10 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"also write the top {CANDIDATES_PER_INPUT} candidates of every test input with votes, mean halt "
                         "confidence and PoE score (both rankings, for offline study) to this .json; costs the PoE "
                         "scoring (a log-probability pass over every view) that --vote votes never does")
-    g.add_argument("--stats", metavar="PATH",
-                   help="also write the run's timings to this .json: seconds per phase of the main process, and "
-                        "summed over shards the test-time training seconds and steps and the inference seconds "
-                        "(what `offline_eval transfer` compares with the pretraining's seconds)")
     g.add_argument("--infer-batch-size", type=int, default=256,
                    help="most view rows per inference batch (each canvas side takes fewer when memory says so)")
     g.add_argument("--infer-share", type=float, default=0.25, help="at most this share of a shard's budget goes to inference")
@@ -153,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "CPU it caps the host memory a worker plans for (default: what is free)")
     g.add_argument("--memory-share", type=float, default=0.8,
                    help="plan batches to fill this share of the worker's memory (default %(default)s)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the supervision step for test-time training and inference (TRM.compile_step, "
+                        "as python -m train --compile): batch and sequence axes dynamic, so every canvas side shares "
+                        "one graph per grad mode; compiled at each worker's start, its cold cost (seconds) in the log "
+                        "and the summary; a compiler error falls back to eager, loudly. Off by default: measured on "
+                        "the CPU only so far (docs/benchmarks.md, 2026-12-04); a GPU measurement decides")
+    g.add_argument("--compile-static", action="store_true",
+                   help="--compile with one graph per canvas side instead of dynamic axes (each side compiled on "
+                        "first use, its cost inside test-time training)")
     g.add_argument("--time-buckets", action="store_true",
                    help="time every TTT step (a device sync each) and report seconds per step by canvas side")
     g.add_argument("--tasks-per-shard", type=int, default=None,
@@ -165,10 +192,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def recursion_depths(meta: dict, args) -> dict:
+    """{"checkpoint", "ttt", "infer"}: each {H_cycles, L_cycles, halt_max_steps}. Test-time training
+    takes the flags over the checkpoint's values, inference its --infer- flags over training's."""
+    from .model import TRMConfig
+    from .solve import RECURSION
+    cfg = TRMConfig.from_dict(meta.get("model_config", {}))
+    ckpt = {k: int(getattr(cfg, k)) for k in RECURSION}
+    ttt = {k: getattr(args, k) if getattr(args, k) is not None else ckpt[k] for k in RECURSION}
+    infer = {k: getattr(args, "infer_" + k) if getattr(args, "infer_" + k) is not None else ttt[k] for k in RECURSION}
+    return {"checkpoint": ckpt, "ttt": ttt, "infer": infer}
+
+
 def solve_settings(meta: dict, args, workers_here: int):
     """Test-time settings: the checkpoint's training arguments, then the flags."""
     from .solve import SolveSettings
     a = meta.get("args", {})
+    depth = recursion_depths(meta, args)
     pick = lambda flag, key, default: flag if flag is not None else a.get(key, default)
     return SolveSettings(
         ttt_mode=args.ttt_mode, row_init=args.row_init, embeddings_first=args.embeddings_first, ttt_steps=args.ttt_steps, num_aug=args.num_aug,
@@ -182,7 +232,9 @@ def solve_settings(meta: dict, args, workers_here: int):
         keep_black=bool(a.get("keep_black", True)), views=args.views, halt=args.halt, vote=args.vote,
         poe_top=args.poe_top, demo_check=args.demo_check == "on", report_candidates=CANDIDATES_PER_INPUT if args.candidates else 0,
         infer_batch_size=args.infer_batch_size, infer_share=args.infer_share, gpu_memory=args.gpu_memory,
-        memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed)
+        memory_share=args.memory_share, workers_here=workers_here, time_buckets=args.time_buckets, seed=args.seed,
+        ttt_depth=depth["ttt"], infer_depth=depth["infer"],
+        compile="static" if args.compile_static else "dynamic" if args.compile else "off")
 
 
 # -----------------------------------------------------------------------------
@@ -334,7 +386,8 @@ def run(args, mode, challenges, output, devices, numba_broken, t_start, time_lim
             log(f"[checkpoint] {why}")
     if ckpt is None:
         log(f"error: {why}; the submission keeps its fallback answers")
-        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate(), stats_path=args.stats)
+        summary(sub, errors, {}, [], phase, t_start, time_limit, final_ok=not sub.validate(),
+                facts={"mode": mode, "checkpoint": None}, json_path=args.summary)
         return 2
     meta = load_meta(ckpt)
     canvas = int(meta["model_config"]["canvas_side"])
@@ -342,11 +395,16 @@ def run(args, mode, challenges, output, devices, numba_broken, t_start, time_lim
     # ---- the plan: the tasks the model can take, in shards ----
     in_process = devices == ["cpu"]
     settings = solve_settings(meta, args, workers_here=devices.count("cpu") or 1)
+    depth = recursion_depths(meta, args)
     kind = "Kaggle export" if "export" in meta else "full checkpoint"
+    show = lambda d: f"T={d['H_cycles']} n={d['L_cycles']} N={d['halt_max_steps']}"  # noqa: E731
     log(f"[checkpoint] {ckpt} ({kind}; step {meta.get('step', '?')}, preset {meta.get('preset', '?')}, canvas {canvas}); "
         f"TTT {settings.ttt_mode}, at most {settings.batch_size} rows/step, lr {settings.lr:g}, puzzle lr "
         f"{settings.puzzle_lr:g}, ema {settings.ema if settings.ttt_mode == 'full' else 'off'}; halt {settings.halt}, "
-        f"vote {settings.vote}")
+        f"vote {settings.vote}; recursion TTT {show(depth['ttt'])}, inference {show(depth['infer'])} (checkpoint "
+        f"{show(depth['checkpoint'])})")
+    facts = {"mode": mode, "challenges": str(challenges), "output": str(output), "checkpoint": str(ckpt),
+             "devices": devices, "recursion": depth, "settings": dataclasses.asdict(settings)}
 
     from .plan import make_shards, shard_weight
     too_big = [t for t in good if t.max_side() > canvas]
@@ -400,7 +458,8 @@ def run(args, mode, challenges, output, devices, numba_broken, t_start, time_lim
         problems = sub.validate()
     phase["final write+validate"] = time.time() - t
     summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok=not problems,
-            too_big=[t.id for t in too_big], cpu_only=devices[0] == "cpu", stats_path=args.stats)
+            too_big=[t.id for t in too_big], cpu_only=devices[0] == "cpu", facts=facts,
+            json_path=args.summary)
     return 0 if not problems else 1
 
 
@@ -520,18 +579,40 @@ def loud(text: str) -> None:
     log(f"{bar}\n[WARNING] {text}\n{bar}")
 
 
+def plain(x):
+    """x with every dict key a string, numpy and torch scalars Python numbers and NaN None: plain JSON."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_ok, too_big=(), cpu_only=False,
-            stats_path=None):
+            facts=None, json_path=None):
+    """Log the run's summary; with json_path, write it (and `facts`: the settings used) there as JSON."""
+    if json_path:
+        from .writer import write_atomic
+        record = {**(facts or {}), "valid": final_ok, "tasks": len(sub.expected), "test_inputs": sum(sub.expected.values()),
+                  "fallbacks_used": sub.fallbacks_used(), "bad_input": sorted(errors), "too_big": list(too_big),
+                  "lost": [{"task": tid, "reason": why} for tid, why in failed],
+                  "phase_s": {k: round(v, 2) for k, v in phase.items()}, "total_s": round(time.time() - t_start, 2),
+                  "time_limit_s": time_limit,
+                  # summed over shards: what `offline_eval transfer` sets beside the pretraining's seconds
+                  "ttt_s": round(sum(s["ttt_s"] for s in shard_stats.values()), 2),
+                  "ttt_steps": sum(s["ttt_steps"] for s in shard_stats.values()),
+                  "infer_s": round(sum(s["infer_s"] for s in shard_stats.values()), 2),
+                  "shards": {str(k): v for k, v in sorted(shard_stats.items())}}
+        write_atomic(plain(record), json_path)
     n_tasks, n_inputs = len(sub.expected), sum(sub.expected.values())
     stats = shard_stats.values()
     # TTT seconds per shard: its puzzle ids and rows built, then the training loop (solve.py)
     ttt, inf = sum(s["ttt_s"] for s in stats), sum(s["infer_s"] for s in stats)
     steps = sum(s["ttt_steps"] for s in stats)
-    if stats_path:
-        from .checkpoint import write_json
-        write_json({"phase_s": {k: round(v, 2) for k, v in phase.items()}, "ttt_s": round(ttt, 2), "ttt_steps": steps,
-                    "infer_s": round(inf, 2), "shards": len(shard_stats), "total_s": round(time.time() - t_start, 2),
-                    "time_limit_s": time_limit}, stats_path)
     log(f"[summary] {n_tasks} tasks, {n_inputs} test inputs; fallbacks used for {sub.fallbacks_used()} test inputs "
         f"({len(errors)} bad-input tasks, {len(too_big)} too large for the canvas, {len(failed)} lost to failures or time)")
     if errors:
@@ -549,6 +630,12 @@ def summary(sub, errors, shard_stats, failed, phase, t_start, time_limit, final_
     if timed:
         log("[summary] TTT by canvas side: " + ", ".join(
             f"{side}: {n / sec:.2f} steps/s at {rows} rows ({n} steps)" for side, (n, sec, rows) in sorted(timed.items())))
+    compiles = [s["compile"] for s in stats if s.get("compile", {}).get("mode", "off") != "off"]
+    if compiles:
+        failed_compiles = [c["error"] for c in compiles if c["error"]]
+        log(f"[summary] compiled step ({compiles[0]['mode']}): cold compile {max(c['compile_s'] for c in compiles):.1f}s "
+            f"(the slowest worker's, before its first shard), {max(c['graphs'] for c in compiles)} graph(s) in a worker; "
+            + (f"FELL BACK TO EAGER: {'; '.join(sorted(set(failed_compiles)))}" if failed_compiles else "no fallback to eager"))
     peaks = [(s["peak_ttt_gib"], s["peak_infer_gib"]) for s in stats if s.get("peak_ttt_gib") is not None]
     if peaks:
         log(f"[summary] peak GPU memory of any shard: TTT {max(p[0] for p in peaks):.2f} GiB, "

@@ -94,15 +94,13 @@ def reference_inner(n: int) -> int:
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
-    """The dtype the recursion runs in: autocast's when it is on for this device (bf16 on GPUs), else
-    float32. The reference runs its whole forward in one dtype (forward_dtype, bfloat16): the input
-    embedding, the carried states and the residual stream; so does this model under autocast."""
-    try:
-        if torch.is_autocast_enabled(device.type):
-            return torch.get_autocast_dtype(device.type)
-    except TypeError:  # torch < 2.4: CUDA-only query
-        if device.type == "cuda" and torch.is_autocast_enabled():
-            return torch.get_autocast_gpu_dtype()
+    """The dtype the recursion runs in: the autocast context's when one is on for this device, else
+    float32. It reads the context and chooses nothing: the caller's autocast was chosen by
+    runtime.autocast_dtype (bf16 on GPUs that have it, float32 elsewhere). The reference runs its
+    whole forward in one dtype (forward_dtype, bfloat16): the input embedding, the carried states
+    and the residual stream; so does this model under autocast."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
     return torch.float32
 
 
@@ -541,6 +539,15 @@ class TRM(nn.Module):
         self._compile_dynamic = dynamic
         self._compiled_step = torch.compile(self.step, dynamic=None if dynamic else False, **compile_kwargs)
         return self
+
+    @staticmethod
+    def allow_graphs(n: int) -> None:
+        """Let dynamo keep at least n graphs of the step before it gives up and runs it eager (a
+        static compile needs one per canvas side and grad mode; torch's default is 8). The setting's
+        name is cache_size_limit on every torch the kit supports: 2.7 renamed it recompile_limit and
+        kept the old name as an alias."""
+        config = torch._dynamo.config
+        config.cache_size_limit = max(config.cache_size_limit, n)
 
     @staticmethod
     def loss(logits, halt_logit, labels):

@@ -105,7 +105,9 @@ def run_workers(ckpt, settings, devices, in_process, shards, weights, sub, deadl
             if kind == "log":
                 log(f"  [w{wid}] {msg[2]}")
             elif kind == "ready":
-                log(f"[worker {wid}] ready on {msg[2]['device']} (model loaded in {msg[2]['load_s']}s)")
+                info = msg[2]
+                compiled = f", the step compiled in {info['compile_s']}s of it" if info.get("compile_s") else ""
+                log(f"[worker {wid}] ready on {info['device']} (model loaded in {info['load_s']}s{compiled})")
                 dispatch(wid)
             elif kind == "shard_start":
                 log(f"[worker {wid}] shard {msg[2]}: {len(shards[msg[2]])} tasks, budget {msg[3]:.0f}s")

@@ -183,6 +183,11 @@ def run_by_side(solver, vs: ViewSet, poe: bool, shard_id) -> dict:
                     torch.cuda.empty_cache()
                 rows = solver.batches.halve("infer", int(side))
                 solver.log(f"[predict] shard {shard_id}: out of memory at side {side}; its batch is now {rows} rows")
+            except Exception as e:
+                if not solver.compiled:
+                    raise
+                run = None
+                solver.compile_failed(e, f"shard {shard_id}, inference at side {side}")  # and again, eager
         for j, v in enumerate(idx):
             pred[v], conf[v] = run["pred"][j], run["conf"][j]
             if poe:

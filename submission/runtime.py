@@ -1,7 +1,9 @@
 """Device, dtype, distributed and environment detection, in one place.
 
-Every training entry point calls `compute_init()` once; it prints what it chose and why. The same
-command runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs, gloo on CPU).
+Every entry point calls `compute_init()` once; it prints what it chose and why. The same command
+runs on a CPU, on one GPU and under `torchrun --nproc_per_node N` (NCCL on GPUs, gloo on CPU).
+The compute dtype is chosen by `autocast_dtype()` (the trainer through compute_init, the Kaggle
+entry's workers directly): bf16 autocast on GPUs with native bf16, float32 everywhere else.
 The Kaggle entry (python -m submission) asks here which software it runs on (software_report), whether
 its GPUs can run this torch build (usable_gpus) and whether numba works (numba_problem).
 """
@@ -22,7 +24,7 @@ class Compute:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
-    autocast_dtype: torch.dtype | None = None   # bf16 on CUDA, None (float32) on CPU
+    autocast_dtype: torch.dtype | None = None   # bf16 on GPUs with native bf16, None (float32) elsewhere
     reason: str = ""
 
     @property
@@ -142,6 +144,37 @@ def software_report() -> str:
     return line
 
 
+# bf16 tensor cores start at compute capability 8.0 (Ampere: A100, A10, L4; then H100, ...).
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def autocast_dtype(device: torch.device, bf16: bool = True) -> tuple[torch.dtype | None, str]:
+    """The autocast dtype for this device (None: float32, autocast off) and the reason, printed by
+    the callers.
+
+    bf16 where the GPU has it natively. Older GPUs (Kaggle's T4, compute capability 7.5, and P100,
+    6.0) run float32. fp16 autocast would be faster on a T4's tensor cores, but it is not used:
+    the recursion carries y and z in the compute dtype through up to 16 supervision steps of
+    T x (n + 1) net calls each, where fp16's range (largest value 65504) is a real overflow risk,
+    and the puzzle rows' sign-SGD (engine.sparse_sign_sgd_) reads gradients that a GradScaler
+    neither unscales nor skips on inf, so a scaled fp16 step could write NaN rows. float32 is slower
+    and always right. (torch.cuda.is_bf16_supported() answers True on a T4, through emulation, so
+    the compute capability decides.)"""
+    if device.type != "cuda":
+        return None, "float32 (bf16 matmul is slow on CPUs)"
+    if not bf16:
+        return None, "float32 (bf16 turned off by the caller)"
+    name = torch.cuda.get_device_name(device)
+    if torch.version.hip:  # AMD Instinct GPUs that run torch have bf16
+        return torch.bfloat16, f"bf16 autocast ({name}, ROCm)"
+    cap = tuple(torch.cuda.get_device_capability(device))
+    if cap >= BF16_MIN_CAPABILITY:
+        return torch.bfloat16, f"bf16 autocast ({name}, compute capability {cap[0]}.{cap[1]})"
+    return None, (f"float32: {name} (compute capability {cap[0]}.{cap[1]}) has no native bf16 (it needs "
+                  f"{BF16_MIN_CAPABILITY[0]}.{BF16_MIN_CAPABILITY[1]}+); fp16 autocast is not used, its range is "
+                  "an overflow risk in the deep recursion (runtime.autocast_dtype)")
+
+
 TIMEOUT_ENV = "TRM_COLLECTIVE_TIMEOUT_MIN"
 
 
@@ -177,8 +210,8 @@ def compute_init(requested: str = "auto", bf16: bool = True, quiet: bool = False
             minutes = collective_timeout_minutes()
             dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=minutes))
             why += f"; collectives wait up to {minutes:g} min ({TIMEOUT_ENV})"
-    amp = torch.bfloat16 if (dev.type == "cuda" and bf16) else None
-    why += "; bf16 autocast" if amp else "; float32 (bf16 matmul is slow on CPUs)"
+    amp, dtype_why = autocast_dtype(dev, bf16)
+    why += "; " + dtype_why
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

@@ -18,7 +18,8 @@ memory per phase (GPU) is measured and returned with each shard's stats.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -27,9 +28,17 @@ from .checkpoint import TTT_MEAN_ROW, load_for_ttt
 from .data import build_puzzle_set, predict_side
 from .encoder import load_encoder, predict_rows
 from .encoding import decode_batch, encode_batch
+from .engine import Carry, act_step
 from .memory import BatchPlanner, GiB, device_budget, train_fixed_bytes
+from .model import COLOUR0
 from .predict import predict_shard
+from .runtime import autocast_dtype
 from .ttt import train_shard
+
+
+# The recursion depth's fields of TRMConfig: cycles per supervision step, latent updates per cycle,
+# supervision steps per sample. Test-time training and inference may each run their own.
+RECURSION = ("H_cycles", "L_cycles", "halt_max_steps")
 
 
 @dataclass
@@ -70,6 +79,10 @@ class SolveSettings:
     time_buckets: bool = False        # synchronise after every TTT step to time each bucket side
     seed: int = 0
     log_every_s: float = 30.0
+    compile: str = "off"              # "dynamic": torch.compile the step, one graph per grad mode for every side;
+                                      # "static": one graph per canvas side; "off": eager
+    ttt_depth: dict | None = None     # {field of RECURSION: value} for test-time training; None or missing: the checkpoint's
+    infer_depth: dict | None = None   # the same for inference; None or missing: test-time training's
 
 
 class ShardSolver:
@@ -79,6 +92,17 @@ class ShardSolver:
         self.S, self.device, self.log = settings, device, log
         self.model, self.meta, ttt_tensors = load_for_ttt(checkpoint, device)
         self.cfg = self.model.cfg
+        # Recursion depth: the model's cfg holds training's (the memory plan, the FLOPs and act_step
+        # read it there); inference switches to its own for its passes (self.recursion).
+        checkpoint_depth = {k: getattr(self.cfg, k) for k in RECURSION}
+        self.ttt_depth = {**checkpoint_depth, **(settings.ttt_depth or {})}
+        self.infer_depth = {**self.ttt_depth, **(settings.infer_depth or {})}
+        for k, v in self.ttt_depth.items():
+            setattr(self.cfg, k, int(v))
+        self.infer_cfg = replace(self.cfg, **self.infer_depth)  # inference's cost while training plans
+        show = lambda d: f"T={d['H_cycles']} n={d['L_cycles']} N={d['halt_max_steps']}"  # noqa: E731
+        log(f"[solve] recursion: test-time training {show(self.ttt_depth)}, inference {show(self.infer_depth)} "
+            f"(checkpoint {show(checkpoint_depth)})")
         self.mean_row = ttt_tensors[TTT_MEAN_ROW]  # (1, D) where every new puzzle row starts
         self.encoder = load_encoder(self.meta, ttt_tensors, device)  # None without one
         if settings.row_init == "encoder" and self.encoder is None:
@@ -89,9 +113,12 @@ class ShardSolver:
         self.row_init = ("encoder" if self.encoder is not None else "mean") if auto else settings.row_init
         log(f"[solve] new puzzle rows start at the {self.row_init} row" + (" (--row-init auto)" if auto else ""))
         self.base_weights = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        self.bf16 = device.type == "cuda"
-        self.autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if self.bf16
+        # The compute dtype: runtime.autocast_dtype decides (bf16 where the GPU has it, else float32).
+        amp, dtype_why = autocast_dtype(device)
+        self.bf16 = amp is not None
+        self.autocast = (torch.autocast(device_type=device.type, dtype=amp) if self.bf16
                          else torch.autocast(device_type="cpu", enabled=False))
+        log(f"[compute] {device}: {dtype_why}")
         self.train_rate = None  # measured train_step_flops per second
         self.infer_rate = None  # measured inference FLOPs (at halt_max_steps per view) per second
         _warm_numba()  # compile the encoders now, not on the first shard's clock
@@ -108,6 +135,79 @@ class ShardSolver:
         log(f"[memory] budget {budget.how}, planning for {S.memory_share:.0%} of it "
             f"({'bf16 autocast' if self.bf16 else 'float32'}); rows per step by canvas side (estimated peak): "
             f"training {self.batches.describe('train', sides)}; inference {self.batches.describe('infer', sides)}")
+
+        # ---- --compile: the step compiled now, its cold cost measured ----
+        # No layer of the TRM depends on train/eval mode (no dropout, no batch norm); one mode for the
+        # whole run keeps a compiled step from compiling again when predict_shard switches it.
+        self.model.eval()
+        self.compiled, self.compile_s, self.compile_error = False, 0.0, None
+        if S.compile != "off":
+            self.compile_model()
+
+    # -------------------------------------------------------------------------
+    # --compile
+
+    def compile_model(self):
+        """torch.compile the supervision step (TRM.compile_step, as python -m train --compile does) and
+        compile its graphs now, on a small batch: a training step (forward and backward, with the
+        weights' gradients on and off as this run's --ttt-mode and --embeddings-first will use them)
+        and an inference step at inference's depth. The seconds it takes are the cold cost, reported
+        with every shard's stats. Any failure leaves the model eager, loudly, and the run goes on."""
+        S, model = self.S, self.model
+        t = time.time()
+        try:
+            if S.compile == "static":
+                model.allow_graphs(STATIC_GRAPHS)
+            model.compile_step(dynamic=S.compile == "dynamic")
+            model.use_compiled_step = self.compiled = True
+            self.warm_up()
+        except Exception as e:  # a compiler error must never cost the run: eager from here on
+            self.compile_failed(e, "while compiling")
+        self.compile_s += time.time() - t
+        if self.compiled:
+            self.log(f"[compile] supervision step compiled ({'one graph per canvas side, each compiled on first use' if S.compile == 'static' else 'batch and sequence axes dynamic: every canvas side'}): "
+                     f"training and inference graphs at side {self.warm_side} in {self.compile_s:.1f}s (cold cost, "
+                     f"{compiled_graphs()} graph(s) so far)")
+
+    @property
+    def warm_side(self) -> int:
+        return self.cfg.canvas_side if self.cfg.fixed_canvas else min(self.cfg.canvas_side, 5)
+
+    def warm_up(self):
+        """One training and one inference step on random tokens, two rows at a small side: what makes
+        the compiled step compile (the weights are unchanged; their gradients are cleared)."""
+        model, dev, side, B = self.model, self.device, self.warm_side, 2
+        gen = torch.Generator().manual_seed(0)
+        tokens = torch.randint(COLOUR0, COLOUR0 + 10, (B, side * side), generator=gen).to(dev)  # (B, S*S)
+        fresh = {"tokens": tokens, "labels": tokens.clone(), "puzzle_ids": torch.zeros(B, dtype=torch.long, device=dev)}
+        full = self.S.ttt_mode == "full"
+        grad_modes = ([False] if not full or self.S.embeddings_first > 0 else []) + ([True] if full else [])
+        explore = torch.Generator(device=dev)
+        for weights_learn in grad_modes:  # the weights' requires_grad, as train_shard sets it
+            for p in model.parameters():
+                p.requires_grad_(weights_learn)
+            carry = Carry.empty(model, B, side, dev)
+            act_step(model, model, carry, fresh, self.autocast, explore, training=True)["loss"].backward()
+        for p in model.parameters():
+            p.requires_grad_(False)
+            p.grad = None
+        with torch.no_grad(), self.recursion(self.infer_depth), self.autocast:
+            y, z = model.initial_state(B, self.cfg.puzzle_emb_len + side * side, dev)
+            model(tokens, model.puzzle_emb[fresh["puzzle_ids"]], y, z)
+        _sync(dev)
+
+    def compile_failed(self, err: Exception, where: str):
+        """The compiled step failed (a compiler error, maybe on a new shape): eager from here on, said loudly."""
+        self.model.use_compiled_step = self.compiled = False
+        # Dynamo's message starts "backend=... raised:", the cause on the next line: keep two lines.
+        lines = [line for line in str(err).strip().splitlines() if line.strip()][:2]
+        self.compile_error = f"{where}: {type(err).__name__}: {' '.join(lines)[:400]}"
+        self.log(f"[warning] [compile] FAILED {self.compile_error}; this worker runs EAGER from here on "
+                 "(the run goes on; run without --compile to skip compiling)")
+
+    def compile_stats(self) -> dict:
+        return {"mode": self.S.compile, "compiled": self.compiled, "compile_s": round(self.compile_s, 2),
+                "graphs": compiled_graphs() if self.S.compile != "off" else 0, "error": self.compile_error}
 
     # -------------------------------------------------------------------------
     def solve_shard(self, shard_id: int, tasks: list, budget_s: float, stop, emit) -> dict:
@@ -137,11 +237,26 @@ class ShardSolver:
 
         # ---- inference, ranking, answers ----
         views_cap = min(S.views or ttt["num_aug"], ttt["num_aug"])
-        inf = predict_shard(self, shard_id, tasks, ps, views_cap, end, stop, emit)
+        with self.recursion(self.infer_depth):
+            inf = predict_shard(self, shard_id, tasks, ps, views_cap, end, stop, emit)
         infer_peak = peak.take()
         t2 = time.time()
         return {"tasks": len(tasks), "budget_s": round(budget_s, 1), "ttt_s": round(t1 - t0, 2),
-                "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak, **ttt, **inf}
+                "infer_s": round(t2 - t1, 2), "peak_ttt_gib": ttt_peak, "peak_infer_gib": infer_peak,
+                "recursion": {"ttt": dict(self.ttt_depth), "infer": dict(self.infer_depth)},
+                "compile": self.compile_stats(), **ttt, **inf}
+
+    @contextmanager
+    def recursion(self, depth: dict):
+        """The model runs at this depth ({field of RECURSION: value}) inside the block, at test-time
+        training's again after it."""
+        for k, v in depth.items():
+            setattr(self.cfg, k, int(v))
+        try:
+            yield
+        finally:
+            for k, v in self.ttt_depth.items():
+                setattr(self.cfg, k, int(v))
 
     def init_rows(self, ps):
         """Rows from the encoder (--row-init encoder, or auto with an encoder): the new rows start at
@@ -182,6 +297,22 @@ class PeakMemory:
         peak = torch.cuda.max_memory_allocated(self.device) / GiB
         torch.cuda.reset_peak_memory_stats(self.device)
         return round(peak, 2)
+
+
+# --compile-static: graphs dynamo may keep (one per canvas side and grad mode; inference sides are
+# any of 1..30) before it gives up and runs the step eager.
+STATIC_GRAPHS = 96
+
+
+def compiled_graphs() -> int:
+    """Graphs dynamo compiled in this process so far (every worker process counts its own)."""
+    from torch._dynamo.utils import counters
+    return int(counters["stats"]["unique_graphs"])
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _warm_numba():

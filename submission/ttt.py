@@ -141,6 +141,18 @@ def train_shard(solver, shard_id, ps, built_count, t0, end, stop, seed) -> dict:
             sampler = make_sampler(seed + step + 1)
             solver.log(f"[ttt] shard {shard_id}: out of memory at side {buckets[b]}; its batch is now {rows} rows")
             continue
+        except Exception as e:
+            if not solver.compiled:
+                raise
+            # The compiled step failed (forward or backward, a compiler error on a new shape): the
+            # shard goes on eager, its streams restarted as after an out-of-memory error.
+            out = fresh = None
+            carries = {}
+            if opt:
+                opt.zero_grad(set_to_none=True)
+            solver.compile_failed(e, f"shard {shard_id}, training at side {buckets[b]}")
+            sampler = make_sampler(seed + step + 1)
+            continue
         if opt and not frozen:
             if S.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), S.grad_clip)
@@ -240,7 +252,8 @@ def plan_training(solver, ps, built_count, n_pairs, buckets, sampler, step, end,
     rate_inf = solver.infer_rate or solver.train_rate
     a1 = aug_for(steps_in(end - now - S.infer_share * budget))
     views = min(S.views or a1, a1)
-    cost = sum(forward_step_flops(cfg, views, s) * cfg.halt_max_steps for s in solver.test_sides) / rate_inf
+    icfg = solver.infer_cfg  # inference's recursion depth, which may differ from training's
+    cost = sum(forward_step_flops(icfg, views, s) * icfg.halt_max_steps for s in solver.test_sides) / rate_inf
     reserve = min(S.infer_share * budget, 1.3 * cost + 1.0)
     ttt_end = end - reserve
     planned = steps_in(ttt_end - now)

@@ -33,7 +33,8 @@ def worker_main(wid: int, device_name: str, checkpoint: str, settings, inbox, ou
         t = time.time()
         solver = ShardSolver(checkpoint, device, settings, log)
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-        outbox.put(("ready", wid, {"device": f"{device} ({name})", "load_s": round(time.time() - t, 1)}))
+        outbox.put(("ready", wid, {"device": f"{device} ({name})", "load_s": round(time.time() - t, 1),
+                                   "compile_s": round(solver.compile_s, 1)}))
     except Exception:
         outbox.put(("worker_error", wid, traceback.format_exc(limit=4)))
         return

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from submission import writer
 from submission.augment import Aug
@@ -259,3 +260,74 @@ def test_bad_input_gets_fallbacks_and_is_named(tmp_path, checkpoint, small_tasks
                                  {"attempt_1": [[3]], "attempt_2": [[3]]}]
     assert sub["too_big"] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]
     assert sub["no_test"] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]
+
+
+# -----------------------------------------------------------------------------
+# Recursion depth at test time
+
+
+def count_net_calls(monkeypatch):
+    """Count the shared net's calls by phase (test-time training, inference) in this process: a
+    wrapper around TRM.net, whatever the code computes the count to be."""
+    from submission import solve
+    from submission.model import TRM
+    calls, phase = {"ttt": 0, "infer": 0}, {"now": None}
+    real_net, real_train, real_predict = TRM.net, solve.train_shard, solve.predict_shard
+
+    def net(self, *a, **k):
+        calls[phase["now"]] += 1
+        return real_net(self, *a, **k)
+
+    def in_phase(name, fn):
+        def run(*a, **k):
+            phase["now"] = name
+            try:
+                return fn(*a, **k)
+            finally:
+                phase["now"] = None
+        return run
+
+    monkeypatch.setattr(TRM, "net", net)
+    monkeypatch.setattr(solve, "train_shard", in_phase("ttt", real_train))
+    monkeypatch.setattr(solve, "predict_shard", in_phase("infer", real_predict))
+    return calls
+
+
+def test_recursion_flags_set_the_net_calls_and_the_summary_records_them(tmp_path, checkpoint, small_tasks, monkeypatch):
+    """One task with one test input, 2 TTT steps, one view, every supervision step run (--halt all):
+    a supervision step is T cycles of n latent updates and one answer update, T x (n + 1) net calls;
+    training runs 2 of them, inference N. Counted with the checkpoint's depth and with flags that
+    change every field (inference taking the shared --L-cycles and its own T and N). The entry runs
+    in this process (one CPU worker thread), so the counter sees its calls."""
+    from submission.__main__ import main
+    task = next(t for t in small_tasks if len(t.test_inputs) == 1)
+    (tmp_path / "c.json").write_text(json.dumps(challenges_of([task])))
+    ckpt = json.loads((Path(checkpoint) / "best" / "meta.json").read_text())["model_config"]
+    T0, n0, N0 = ckpt["H_cycles"], ckpt["L_cycles"], ckpt["halt_max_steps"]
+    base = ["--challenges", tmp_path / "c.json", "--checkpoint", checkpoint, "--time-limit", "60", "--ttt-steps", "2",
+            "--num-aug", "2", "--views", "1", "--halt", "all"]
+    runs = {"checkpoint's": ([], (2 * T0 * (n0 + 1), N0 * T0 * (n0 + 1)),
+                             {"H_cycles": T0, "L_cycles": n0, "halt_max_steps": N0},
+                             {"H_cycles": T0, "L_cycles": n0, "halt_max_steps": N0}),
+            "flags": (["--H-cycles", "3", "--L-cycles", "2", "--halt-max-steps", "4", "--infer-H-cycles", "1",
+                       "--infer-halt-max-steps", "5"], (2 * 3 * 3, 5 * 1 * 3),
+                      {"H_cycles": 3, "L_cycles": 2, "halt_max_steps": 4}, {"H_cycles": 1, "L_cycles": 2, "halt_max_steps": 5})}
+    for name, (flags, (ttt_calls, infer_calls), ttt_depth, infer_depth) in runs.items():
+        calls = count_net_calls(monkeypatch)
+        out = tmp_path / name
+        code = main([str(a) for a in base + flags + ["--output", out / "s.json", "--summary", out / "summary.json"]])
+        assert code == 0
+        assert calls == {"ttt": ttt_calls, "infer": infer_calls}, (name, calls)
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["recursion"]["ttt"] == ttt_depth and summary["recursion"]["infer"] == infer_depth, summary["recursion"]
+        assert summary["recursion"]["checkpoint"] == {"H_cycles": T0, "L_cycles": n0, "halt_max_steps": N0}
+        shard = summary["shards"]["0"]
+        assert shard["recursion"] == {"ttt": ttt_depth, "infer": infer_depth} and shard["ttt_steps"] == 2
+        monkeypatch.undo()
+
+
+def test_recursion_flag_must_be_positive(capsys):
+    from submission.__main__ import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--infer-H-cycles", "0"])
+    assert "--infer-H-cycles: expected a whole number >= 1, got '0'" in capsys.readouterr().err

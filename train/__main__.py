@@ -230,7 +230,7 @@ if C.compile:
     # The rotary tables are looked up outside the compiled step, so a canvas side is a size, not
     # a graph: with dynamic axes, one compile for training and one for no-grad; static, one per side.
     if C.compile_static:
-        torch._dynamo.config.recompile_limit = max(8, 2 * len(buckets) + 2)
+        raw.allow_graphs(2 * len(buckets) + 2)
     raw.compile_step(dynamic=not C.compile_static)
     print0(f"[compile] supervision step compiled on first use ({'one graph per canvas side' if C.compile_static else 'batch and sequence axes dynamic'})")
 if compute.distributed:

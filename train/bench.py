@@ -324,7 +324,7 @@ if args.compile:
     from torch._dynamo.utils import counters
     graphs = lambda: int(counters["stats"]["unique_graphs"])
     if args.compile_static:
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 2 * len(buckets) + 4)
+        raw.allow_graphs(2 * len(buckets) + 4)
     raw.compile_step(dynamic=not args.compile_static, **({"mode": args.compile_mode} if args.compile_mode else {}))
 opt = AdamAtan2(raw.parameters(), lr=C.lr, betas=(0.9, 0.95), weight_decay=C.weight_decay)
 ema = {n: p.detach().clone().float() for n, p in raw.named_parameters()} if C.ema else None
