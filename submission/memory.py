@@ -61,16 +61,18 @@ def block_call_bytes_per_token(cfg, bf16: bool) -> int:
     # (H per token).
     # The MLP conv (model.SequenceConv / GridConv) saves two more inner activations per token: the
     # conv's output, SiLU's input, and SiLU's output, the down matmul's input now (the gated product
-    # stays saved, as the conv's input; 1d: its left-padded copy, see conv_pad_bytes_per_row).
+    # stays saved, as the conv's input; 1d: also its shifted copies, see conv_shift_bytes_per_row).
     conv = 2 * I * a if getattr(cfg, "mlp_conv", "none") != "none" else 0
     return a * (4 * I + 8 * D) + 4 * (2 * D) + 4 * 2 + 4 * H + conv
 
 
-def conv_pad_bytes_per_row(cfg, bf16: bool) -> int:
-    """Per block call and row, the 1-D conv's k - 1 zero positions of padding on its saved input."""
+def conv_shift_bytes_per_row(cfg, L: int, bf16: bool) -> int:
+    """Per block call and row, the 1-D conv's saved shifted copies of its input: for each tap but the
+    current position's, the input padded s = 1..k-1 positions in front (L + s positions of I)."""
     if getattr(cfg, "mlp_conv", "none") != "1d":
         return 0
-    return activation_bytes(bf16) * cfg.mlp_inner * (cfg.mlp_conv_kernel - 1)
+    k = cfg.mlp_conv_kernel
+    return activation_bytes(bf16) * cfg.mlp_inner * sum(L + s for s in range(1, k))
 
 
 def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
@@ -102,7 +104,7 @@ def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
     # The step embedding's gather keeps the row's int64 step id.
     step_id = 8 if getattr(cfg, "step_embedding", False) else 0
     # rope2d-d8's per-row rotary tables are saved once for every block call that reads them.
-    return (blocks * (L * block_call_bytes_per_token(cfg, bf16) + conv_pad_bytes_per_row(cfg, bf16)) + embed_ids
+    return (blocks * (L * block_call_bytes_per_token(cfg, bf16) + conv_shift_bytes_per_row(cfg, L, bf16)) + embed_ids
             + final_y + head + edges + d8_table_bytes(cfg, L) + step_id + 16)
 
 
