@@ -7,6 +7,7 @@ Commands:
   report SUBMISSION DATA                 score an existing submission and draw it
   baselines --data SPEC                  what a score must beat: rules that barely read the task
   transfer --data SPEC                   paper protocol (U's demos in pretraining) against Kaggle's (TTT on U)
+  loopcurve RUN [RUN ...]                held-out pass@2 against inference (and training) supervision steps
 
 Each command lives in a module as two plain functions, `add_<name>_args(parser)` and
 `run_<name>(args) -> exit code`; COMMANDS below lists them. To add a command, write those two
@@ -16,7 +17,7 @@ functions in its module and add one row here.
 import argparse
 import sys
 
-from offline_eval import baselines, scoring, simulate, transfer
+from offline_eval import baselines, loopcurve, scoring, simulate, transfer
 
 # -----------------------------------------------------------------------------
 # The command table: (name, help, add_args, run)
@@ -35,6 +36,9 @@ COMMANDS = [
     ("transfer", "paper protocol (U's demonstrations in pretraining) against the Kaggle protocol (pretrain "
      "without U, then test-time training on U), same tasks, machine and seeds",
      transfer.add_transfer_args, transfer.run_transfer),
+    ("loopcurve", "the refinement-loop curve: held-out pass@2 of runs against inference supervision steps (and "
+     "training ones, across runs), as a markdown table and an SVG plot",
+     loopcurve.add_loopcurve_args, loopcurve.run_loopcurve),
 ]
 
 # -----------------------------------------------------------------------------

@@ -232,30 +232,19 @@ def predict_heldout(checkpoint: Path, tasks: list) -> dict:
     """P's answers: each held-out test input under its task's pretrained augmentations (the puzzle
     ids the trainer learned from the task's demonstrations), ranked by votes, as a submission."""
     import torch
+    from offline_eval.loopcurve import heldout_items
     from submission.checkpoint import load_model
-    from submission.data import predict_side
-    from submission.inference import predict_items, task_views
+    from submission.inference import predict_items
     from submission.writer import make_entry
 
     model, meta, records = load_model(checkpoint, "cpu")
     model.eval()
-    pm = meta["puzzle_map"]
-    index = {tid: i for i, tid in enumerate(pm["task_ids"])}
     n_views = int(meta.get("args", {}).get("eval_views", 8))
-    dih, col = records["dihedrals"].numpy(), records["colours"].numpy()
-    cfg = model.cfg
-    items, views, sides, owner = [], [], [], []
-    for t in tasks:
-        i = index[t.id]
-        for x in t.test_inputs:
-            items.append(x)
-            views.append(task_views(dih, col, pm["task_base"][i], pm["task_count"][i], n_views))
-            sides.append(predict_side(cfg, t.train, x))
-            owner.append(t)
+    items, views, sides, owners = heldout_items(model.cfg, meta, records, tasks, n_views)
     res = predict_items(model, items, views, sides, torch.device("cpu"), torch.autocast("cpu", enabled=False),
                         batch_size=64, halt="all")
     sub: dict = {}
-    for t, x, ranked in zip(owner, items, res["ranked"]):
+    for (t, _), x, ranked in zip(owners, items, res["ranked"]):
         sub.setdefault(t.id, []).append(make_entry([c.grid for c in ranked], x))
     return sub
 

@@ -9,7 +9,9 @@
 - act_step: one deep-supervision step: rows that halted last step take the fresh samples of this
   step's batch (per-row carry reset, done with torch.where on the device), one supervision step
   runs, the loss comes back; rows then halt on their halt logit, after halt_max_steps, or not before
-  a random minimum (exploration).
+  a random minimum (exploration). With deep improvement supervision (cfg.dis_steps) every row runs
+  exactly dis_steps steps, step k trained on dis_frame's frame k.
+- dis_frame: frame k of the path from a sample's input to its output (deep improvement supervision).
 """
 from __future__ import annotations
 
@@ -130,6 +132,11 @@ class Carry:
     tokens: torch.Tensor     # (B, S*S) int64
     labels: torch.Tensor     # (B, S*S) int64 (IGNORE_LABEL on PAD)
     puzzle_ids: torch.Tensor  # (B,) int64
+    order: torch.Tensor      # (B, S*S) float32 in [0, 1): the current sample's reveal order (dis_frame)
+    shown: torch.Tensor      # (B, S*S) int64: the tokens the model reads (tokens, or with dis_input
+                             # "prediction" the previous step's answer)
+
+    FIELDS = ("y", "z", "steps", "halted", "tokens", "labels", "puzzle_ids", "order", "shown")
 
     @classmethod
     def empty(cls, model: TRM, B: int, side: int, device) -> "Carry":
@@ -138,14 +145,40 @@ class Carry:
         zeros = torch.zeros(B, side * side, dtype=torch.int64, device=device)
         return cls(y, z, torch.zeros(B, dtype=torch.int64, device=device),
                    torch.ones(B, dtype=torch.bool, device=device), zeros, zeros.clone(),
-                   torch.zeros(B, dtype=torch.int64, device=device))
+                   torch.zeros(B, dtype=torch.int64, device=device), torch.zeros(B, side * side, device=device),
+                   zeros.clone())
 
     def tensors(self, prefix: str) -> dict:
-        return {f"{prefix}.{k}": getattr(self, k) for k in ("y", "z", "steps", "halted", "tokens", "labels", "puzzle_ids")}
+        return {f"{prefix}.{k}": getattr(self, k) for k in self.FIELDS}
 
     @classmethod
     def from_tensors(cls, t: dict, prefix: str, device) -> "Carry":
-        return cls(**{k: t[f"{prefix}.{k}"].to(device) for k in ("y", "z", "steps", "halted", "tokens", "labels", "puzzle_ids")})
+        got = {k: t[f"{prefix}.{k}"].to(device) for k in cls.FIELDS if f"{prefix}.{k}" in t}
+        if "order" not in got:  # a state saved before deep improvement supervision (which it did not use)
+            got["order"] = torch.zeros(got["tokens"].shape, device=device)
+            got["shown"] = got["tokens"].clone()
+        return cls(**got)
+
+
+def dis_frame(tokens: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, k: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """Deep improvement supervision's target for supervision step k (arXiv 2511.16886): frame k of a
+    path of n_steps + 1 frames from the input canvas (frame 0) to the output (frame n_steps).
+
+    tokens (B, S*S) input canvas tokens; labels (B, S*S) output tokens, IGNORE_LABEL on the output's
+    PAD cells; order (B, S*S) the row's random keys (a random permutation of its cells, drawn once per
+    sample); k (B,) int64 each row's step 1..n_steps. Returns (B, S*S) int64 labels.
+    D = the output's cells (not IGNORE_LABEL) whose input token differs: the cells to change. Frame k
+    holds the output's token on the floor(k * |D| / n_steps) cells of D with the smallest keys and the
+    input's token on the rest of the output's cells (a cell of an output larger than its input
+    shows the input canvas's token there, PAD or EOS, until revealed); the output's PAD cells stay
+    IGNORE_LABEL in every frame, so the loss reads the same cells at every step."""
+    real = labels != IGNORE_LABEL  # (B, S*S)
+    diff = real & (tokens != labels)  # D
+    n_reveal = (k * diff.sum(1)) // n_steps  # (B,)
+    # Rank of each cell of D among D by its key (cells outside D sort after every cell of D).
+    rank = torch.where(diff, order, 2.0).argsort(1).argsort(1)  # (B, S*S)
+    revealed = diff & (rank < n_reveal[:, None])
+    return torch.where(real, torch.where(revealed, labels, tokens), IGNORE_LABEL)
 
 
 def batch_to_device(batch: dict, device) -> dict:
@@ -176,15 +209,25 @@ def act_step(model, raw: TRM, carry: Carry, fresh: dict, autocast, explore: torc
     carry.y = torch.where(reset[:, None, None], y0, carry.y)
     carry.z = torch.where(reset[:, None, None], z0, carry.z)
     carry.steps = torch.where(reset, torch.zeros_like(carry.steps), carry.steps)
+    carry.shown = torch.where(r1, carry.tokens, carry.shown)
+    labels = carry.labels
+    if cfg.dis_steps:
+        # A new sample draws its reveal order, kept for its dis_steps steps.
+        dev = explore.device if explore is not None else "cpu"
+        keys = torch.rand(carry.order.shape, generator=explore, device=dev).to(carry.order.device)
+        carry.order = torch.where(r1, keys, carry.order)
+        labels = dis_frame(carry.tokens, carry.labels, carry.order, carry.steps + 1, cfg.dis_steps)
 
     rows = raw.gather_puzzle_rows(carry.puzzle_ids, track_grad=training)
     with autocast:
-        out = model(carry.tokens, rows, carry.y, carry.z, carry.labels)
+        out = model(carry.shown, rows, carry.y, carry.z, labels, step=carry.steps if cfg.step_embedding else None)
     carry.y, carry.z = out["y"], out["z"]
+    if cfg.dis_input == "prediction":
+        carry.shown = out["logits"].detach().argmax(-1)  # the next step reads this step's answer
     with torch.no_grad():
         carry.steps = carry.steps + 1
         halted = carry.steps >= cfg.halt_max_steps
-        if training and cfg.halt_max_steps > 1:
+        if training and cfg.halt_max_steps > 1 and not cfg.dis_steps:  # no halting under DIS
             halted = halted | (out["halt_logit"] > 0)
             # Exploration: some rows must run at least a random 2..max steps.
             B = carry.steps.shape[0]

@@ -2,7 +2,8 @@
 
 A "view" is one test input under one augmentation of its task, with that augmentation's puzzle id.
 run_views() runs views through up to halt_max_steps supervision steps, batched by canvas side;
-rows either stop when their halt logit turns positive ("act") or all run to the end ("all").
+rows either stop when their halt logit turns positive ("act") or all run to the end ("all"; always
+for a deep-improvement-supervision model, which has no trained halt head).
 Decoding maps every prediction back to the original orientation and colours; gather_candidates
 merges identical ones. Two rankings:
 - rank_by_votes: vote count, ties broken by mean halt confidence (the reference's rule);
@@ -68,6 +69,8 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
     each view's logits at the step its answer was taken from (what rank_by_poe reads)."""
     cfg = model.cfg
     max_steps = max_steps or cfg.halt_max_steps
+    if cfg.dis_steps:
+        halt = "all"  # deep improvement supervision trains no halt head: every view runs every step
     V = len(vs.item)
     pred: list = [None] * V
     conf = np.zeros(V, np.float32)
@@ -88,10 +91,13 @@ def run_views(model: TRM, vs: ViewSet, device, autocast, batch_size: int = 256, 
             done = torch.zeros(len(b), dtype=torch.bool, device=device)
             final_lp = None
             for step in range(1, max_steps + 1):
+                step_ids = torch.full((len(b),), step - 1, device=device) if cfg.step_embedding else None
                 with autocast:
-                    out = model(tokens, rows, y, z)
+                    out = model(tokens, rows, y, z, step=step_ids)
                 y, z = out["y"], out["z"]
                 p = out["logits"].argmax(-1)
+                if cfg.dis_input == "prediction":
+                    tokens = p  # the next step reads this step's answer, as in training
                 q = torch.sigmoid(out["halt_logit"])
                 take = ~done
                 final = torch.where(take[:, None], p, final)

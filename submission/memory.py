@@ -59,15 +59,29 @@ def block_call_bytes_per_token(cfg, bf16: bool) -> int:
     # first norm's output). Float32: the two pre-norm residual sums (2D; under bf16, the float32
     # copies rms_norm makes of them), their rsqrt (2 per token), the attention's log-sum-exp
     # (H per token).
-    return a * (4 * I + 8 * D) + 4 * (2 * D) + 4 * 2 + 4 * H
+    # The MLP conv (model.SequenceConv / GridConv) saves two more inner activations per token: the
+    # conv's output, SiLU's input, and SiLU's output, the down matmul's input now (the gated product
+    # stays saved, as the conv's input; 1d: also its shifted copies, see conv_shift_bytes_per_row).
+    conv = 2 * I * a if getattr(cfg, "mlp_conv", "none") != "none" else 0
+    return a * (4 * I + 8 * D) + 4 * (2 * D) + 4 * 2 + 4 * H + conv
+
+
+def conv_shift_bytes_per_row(cfg, L: int, bf16: bool) -> int:
+    """Per block call and row, the 1-D conv's saved shifted copies of its input: for each tap but the
+    current position's, the input padded s = 1..k-1 positions in front (L + s positions of I)."""
+    if getattr(cfg, "mlp_conv", "none") != "1d":
+        return 0
+    k = cfg.mlp_conv_kernel
+    return activation_bytes(bf16) * cfg.mlp_inner * sum(L + s for s in range(1, k))
 
 
 def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
     """Bytes autograd keeps for backward per row of one training supervision step (engine.act_step),
     for the attention mixer; None for the token-mixing MLP (probe it instead).
 
-    Only the last cycle keeps activations (the T-1 others run without gradients): L_cycles + 1 net
-    calls of num_layers blocks. Outside the blocks (the states y, z and the residual stream run in
+    Only the net calls with gradients keep activations (cfg.grad_updates_per_step; by default the
+    last cycle's L_cycles + 1, the T-1 others run without gradients), each of num_layers blocks.
+    Outside the blocks (the states y, z and the residual stream run in
     the activation dtype): the input embedding's int64 ids (L: the P prefix ids and the S*S tokens,
     one gather); the final y (L x D, activation dtype), kept whole because the q_head's input y[:, 0]
     is a view of it; the lm_head input y[:, P:] (S*S x D, activation dtype: a copy, the view is not
@@ -80,16 +94,18 @@ def saved_bytes_per_row(cfg, side: int, bf16: bool) -> int | None:
         return None
     a, D = activation_bytes(bf16), cfg.hidden_size
     L, S2 = cfg.puzzle_emb_len + side * side, side * side
-    blocks = (cfg.L_cycles + 1) * cfg.num_layers
+    blocks = cfg.grad_updates_per_step * cfg.num_layers
     embed_ids = L * 8
     final_y = L * D * a
     head = S2 * (D * a + 12 * 4 + 8)
     # The grid-edge features (model.edge_embedding): edge_proj's input, 8F + 1 per cell, in the
     # activation dtype.
     edges = S2 * (8 * cfg.edge_features + 1) * a if getattr(cfg, "edge_features", 0) else 0
+    # The step embedding's gather keeps the row's int64 step id.
+    step_id = 8 if getattr(cfg, "step_embedding", False) else 0
     # rope2d-d8's per-row rotary tables are saved once for every block call that reads them.
-    return (blocks * L * block_call_bytes_per_token(cfg, bf16) + embed_ids + final_y + head + edges
-            + d8_table_bytes(cfg, L) + 16)
+    return (blocks * (L * block_call_bytes_per_token(cfg, bf16) + conv_shift_bytes_per_row(cfg, L, bf16)) + embed_ids
+            + final_y + head + edges + d8_table_bytes(cfg, L) + step_id + 16)
 
 
 def d8_table_bytes(cfg, L: int) -> int:

@@ -5,10 +5,15 @@ What is here, top to bottom:
 - rms_norm, rotary tables (2-D by default, so positions do not depend on the canvas side; the
   rope2d-d8 variant places each head's keys at a dihedral image of their cell, d8_rope),
   Attention, SwiGLU, the token-mixing MLP variant, Block.
-- TRM: the shared 2-block net, input/puzzle embeddings, heads, one recursion "supervision step"
-  (T-1 no-grad cycles, then one cycle with gradients; y and z carried detached), the loss
-  (cross-entropy on output tokens + 0.5 * BCE of the halt logit against "grid exactly right"),
-  init_weights() holding every initialisation, and grow_puzzle_table() for unseen tasks.
+- The MLP convs of later recursive models (TRMConfig.mlp_conv): SequenceConv (URM's ConvSwiGLU,
+  causal along the sequence) and GridConv (a 2-D variant over the canvas).
+- TRM: the shared 2-block net, input/puzzle embeddings (and, with step_embedding, a learned embedding
+  of the supervision step), heads, one recursion "supervision step" (T-1 no-grad cycles, then one
+  cycle with gradients, or only the last grad_updates net calls with gradients; y and z carried
+  detached), the loss (cross-entropy on output tokens + 0.5 * BCE of the halt logit against "grid
+  exactly right"; no halt term under deep improvement supervision, whose per-step targets
+  engine.dis_frame builds), init_weights() holding every initialisation, and grow_puzzle_table()
+  for unseen tasks.
 - compile_step(): torch.compile of everything but the rotary lookup (rope2d-d8's per-row tables are
   built inside, from the tokens), with the batch and sequence axes dynamic, so every canvas side
   (bucket) and batch size shares one compiled graph per grad mode (tests/test_throughput.py).
@@ -65,6 +70,23 @@ class TRMConfig:
     eos_corner: bool = True       # the canvas layout it was trained on: the EOS cell diagonal to the
                                   # grid marked (the kit's first layout) or PAD (the reference's);
                                   # every encoding for this model follows it (submission/encoding.py)
+    # Recipes from later recursive models (each off by default; off reproduces the model without them):
+    mlp_conv: str = "none"        # "1d": URM's ConvSwiGLU (arXiv 2512.14693): a causal depthwise conv of
+                                  # mlp_conv_kernel taps along the flattened sequence (prefix, then the
+                                  # canvas row by row) on the MLP's gated product, then SiLU; "2d" (a kit
+                                  # variant): a depthwise k x k conv over the canvas cells, the prefix
+                                  # passed through; "none": the plain SwiGLU
+    mlp_conv_kernel: int = 2      # taps of the 1-D conv (URM: 2) or side of the 2-D one (odd)
+    grad_updates: int = 0         # K > 0: only the last K of a supervision step's H_cycles * (L_cycles + 1)
+                                  # net calls carry gradients, the rest run forward only (URM's truncated
+                                  # backprop through loops); 0: the last cycle's L_cycles + 1 (TRM's)
+    dis_steps: int = 0            # N > 0: deep improvement supervision (arXiv 2511.16886): supervision
+                                  # step k of exactly N (no halting) is trained on frame k of a path from
+                                  # the input to the output (engine.dis_frame); halt_max_steps == N
+    dis_input: str = "input"      # what steps 2..N read: "input" (the task's input again, as DIS's pseudocode)
+                                  # or "prediction" (the previous step's argmax answer, as DIS's code)
+    step_embedding: bool = False  # a learned embedding of the supervision step (0-based, the last row
+                                  # reused past halt_max_steps) added to every position's input (DIS's)
     num_puzzles: int = 1          # rows of the puzzle table (row 0 is the blank id)
 
     def to_dict(self) -> dict:
@@ -80,6 +102,11 @@ class TRMConfig:
     def rope2d(self) -> bool:
         """Row/column rotary (split head dims), with or without the dihedral key images."""
         return self.pos_encoding in ("rope2d", "rope2d-d8")
+
+    @property
+    def grad_updates_per_step(self) -> int:
+        """Net calls of a supervision step that carry gradients (the last ones)."""
+        return self.grad_updates or self.L_cycles + 1
 
     @property
     def fixed_canvas(self) -> bool:
@@ -279,14 +306,100 @@ class Attention(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    def __init__(self, dim: int, inner: int):
+    """down(SiLU(G) * U) with G, U = gate_up(x). With a conv (URM's ConvSwiGLU, arXiv 2512.14693
+    section 3.1): the gated product H goes through the depthwise conv, then SiLU, and that replaces H
+    before the down projection (no skip around the conv)."""
+
+    def __init__(self, dim: int, inner: int, conv: nn.Module | None = None):
         super().__init__()
         self.gate_up = nn.Linear(dim, 2 * inner, bias=False)
         self.down = nn.Linear(inner, dim, bias=False)
+        if conv is not None:
+            self.conv = conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, u = self.gate_up(x).chunk(2, dim=-1)
-        return self.down(F.silu(g) * u)
+        h = F.silu(g) * u  # (B, L, I)
+        if hasattr(self, "conv"):
+            h = F.silu(self.conv(h))
+        return self.down(h)
+
+
+class SequenceConv(nn.Module):
+    """Causal depthwise 1-D conv along the sequence, URM's: out[t] = b + sum_j w[j] * h[t - (k-1) + j]
+    per channel, zeros before position 0. The sequence is the prefix then the canvas row by row, so a
+    cell mixes with the cells just before it in reading order (with k = 2 its left neighbour; column
+    0 with the previous row's last cell, the first cell with the last prefix position).
+
+    Init (a kit choice; URM keeps PyTorch's uniform default): the identity, the current position's
+    tap 1 and the rest and the bias 0, so the block starts as the plain SwiGLU but for the extra SiLU
+    and the conv learns to mix. Parameters are made empty (no random draw), so every other weight of
+    a model gets the same values with the conv as without it from the same seed."""
+
+    def __init__(self, channels: int, kernel: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels, 1, kernel))  # F.conv1d's depthwise layout
+        self.bias = nn.Parameter(torch.empty(channels))
+
+    @torch.no_grad()
+    def reset_parameters(self):
+        self.weight.zero_()
+        self.weight[:, 0, -1] = 1.0  # the current position
+        self.bias.zero_()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        # h (B, L, I) -> (B, L, I): one fused multiply-add per tap on h shifted s = k-1-j positions
+        # right (zeros in front: causal). On the CPU, 3.4x faster forward + backward than F.conv1d on
+        # the transposed sequence (cpu-small's shape, B 32, L 125, I 192).
+        k, L = self.weight.shape[-1], h.shape[1]
+        w = self.weight.to(h.dtype)
+        out = self.bias.to(h.dtype).expand_as(h)
+        for j in range(k):
+            s = k - 1 - j
+            shifted = h if s == 0 else F.pad(h, (0, 0, s, 0))[:, :L]  # (B, L, I): h[t - s]
+            out = torch.addcmul(out, shifted, w[:, 0, j])
+        return out
+
+
+class GridConv(nn.Module):
+    """Depthwise k x k conv over the canvas cells, zero padding (a kit variant of URM's conv: an ARC
+    cell's neighbours are 2-D). The sequence is P prefix positions then the S x S canvas row by row;
+    the canvas side S is read from the sequence length, so every bucket shares the module; the prefix
+    positions pass through unchanged. Init as SequenceConv: the identity (centre tap 1)."""
+
+    def __init__(self, channels: int, kernel: int, prefix: int):
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"mlp_conv 2d needs an odd kernel (a centred window), got --mlp-conv-kernel {kernel}")
+        self.prefix = prefix
+        self.weight = nn.Parameter(torch.empty(channels, 1, kernel, kernel))  # F.conv2d's depthwise layout
+        self.bias = nn.Parameter(torch.empty(channels))
+
+    @torch.no_grad()
+    def reset_parameters(self):
+        k = self.weight.shape[-1]
+        self.weight.zero_()
+        self.weight[:, 0, k // 2, k // 2] = 1.0
+        self.bias.zero_()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        B, L, I = h.shape
+        P, k = self.prefix, self.weight.shape[-1]
+        S = int(round(math.sqrt(L - P)))
+        grid = h[:, P:].reshape(B, S, S, I).permute(0, 3, 1, 2)  # (B, I, S, S), channels-last strides
+        out = F.conv2d(grid, self.weight.to(h.dtype), self.bias.to(h.dtype), padding=k // 2, groups=I)
+        return torch.cat([h[:, :P], out.permute(0, 2, 3, 1).reshape(B, S * S, I)], dim=1)  # (B, L, I)
+
+
+def mlp_conv(cfg: "TRMConfig") -> nn.Module | None:
+    """The conv of the block MLP that cfg.mlp_conv names (None for the plain SwiGLU)."""
+    if cfg.mlp_conv == "none":
+        return None
+    if cfg.mlp_conv == "1d":
+        return SequenceConv(cfg.mlp_inner, cfg.mlp_conv_kernel)
+    if cfg.mlp_conv == "2d":
+        return GridConv(cfg.mlp_inner, cfg.mlp_conv_kernel, cfg.puzzle_emb_len)
+    raise ValueError(f"mlp_conv must be none, 1d or 2d, got {cfg.mlp_conv!r}")
 
 
 class Block(nn.Module):
@@ -304,7 +417,7 @@ class Block(nn.Module):
             self.token_mlp = SwiGLU(L, reference_inner(L))  # mixes along the sequence axis
         else:
             raise ValueError(f"mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
-        self.mlp = SwiGLU(cfg.hidden_size, cfg.mlp_inner)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.mlp_inner, mlp_conv(cfg))
 
     def forward(self, h: torch.Tensor, rope) -> torch.Tensor:
         if hasattr(self, "attn"):
@@ -352,7 +465,26 @@ class TRM(nn.Module):
             raise ValueError(f"pos_encoding must be rope2d, rope1d or rope2d-d8, got {cfg.pos_encoding!r}")
         if D % (4 * cfg.num_heads) and cfg.rope2d:
             raise ValueError(f"{cfg.pos_encoding} needs head dim divisible by 4")
+        calls = cfg.H_cycles * (cfg.L_cycles + 1)
+        if cfg.grad_updates and not 2 <= cfg.grad_updates <= calls:
+            # K = 1 would train only the final y-update, which never reads the input: no gradient
+            # would reach the embeddings or the puzzle rows.
+            raise ValueError(f"--grad-updates {cfg.grad_updates}: must be 2..{calls} (the H_cycles x (L_cycles + 1) "
+                             f"net calls of a supervision step), or 0 for the last cycle's {cfg.L_cycles + 1}")
+        if cfg.mlp_conv != "none" and cfg.mlp_conv_kernel < 1:
+            raise ValueError(f"--mlp-conv-kernel must be >= 1, got {cfg.mlp_conv_kernel}")
+        if cfg.dis_steps and cfg.dis_steps != cfg.halt_max_steps:
+            raise ValueError(f"deep improvement supervision runs exactly --dis-steps {cfg.dis_steps} supervision steps: "
+                             f"halt_max_steps must equal it, got {cfg.halt_max_steps}")
+        if cfg.dis_input not in ("input", "prediction"):
+            raise ValueError(f"--dis-input must be input or prediction, got {cfg.dis_input!r}")
+        if cfg.dis_input == "prediction" and not cfg.dis_steps:
+            raise ValueError("--dis-input prediction feeds back deep improvement supervision's steps: it needs --dis-steps")
         self.embed = nn.Embedding(VOCAB_SIZE, D)
+        if cfg.step_embedding:
+            # (halt_max_steps, D), one row per supervision step; made empty (no random draw), so the
+            # other weights get the same values from a seed with the table as without it.
+            self.step_emb = nn.Parameter(torch.empty(cfg.halt_max_steps, D))
         if cfg.edge_features:
             # 4 edges x F frequencies x (sin, cos) + an inside-the-grid flag -> D
             self.edge_proj = nn.Linear(8 * cfg.edge_features + 1, D, bias=False)
@@ -386,6 +518,13 @@ class TRM(nn.Module):
         trunc_normal_(self.y_init, 1.0)
         trunc_normal_(self.z_init, 1.0)
         self.puzzle_emb.zero_()
+        # Last, so that the draws above do not depend on them: the MLP convs start as the identity
+        # (SequenceConv), the step table at a token embedding's scale.
+        for m in self.modules():
+            if isinstance(m, (SequenceConv, GridConv)):
+                m.reset_parameters()
+        if self.cfg.step_embedding:
+            trunc_normal_(self.step_emb, 1.0 / math.sqrt(D))
 
     # ----- puzzle table -----
     @torch.no_grad()
@@ -417,8 +556,9 @@ class TRM(nn.Module):
             self._rope_cache[key] = (cos.to(dtype), signed_sin(sin).to(dtype))
         return self._rope_cache[key]
 
-    def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor) -> torch.Tensor:
-        # tokens (B, S*S) int; puzzle_rows (B, D) -> x (B, L, D)
+    def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor, step=None) -> torch.Tensor:
+        # tokens (B, S*S) int; puzzle_rows (B, D); step (B,) int64 0-based supervision step (with
+        # step_embedding) -> x (B, L, D)
         # The reference scales the whole input (puzzle prefix and tokens) by sqrt(D): a sign-SGD step
         # of size lr on a puzzle row moves the model's input by lr * sqrt(D) (0.23 at the paper's
         # lr 1e-2, D 512), on the scale of a token embedding (~1).
@@ -434,6 +574,11 @@ class TRM(nn.Module):
         x[:, 0] = puzzle_rows.to(x.dtype) * scale
         if self.cfg.edge_features:
             x[:, P:] = x[:, P:] + self.edge_embedding(tokens).to(x.dtype) * scale
+        if self.cfg.step_embedding:
+            if step is None:
+                raise ValueError("this model conditions on the supervision step (step_embedding): pass step")
+            e = F.embedding(step.clamp(max=self.cfg.halt_max_steps - 1), self.step_emb)  # (B, D)
+            x = x + (e * scale).to(x.dtype)[:, None]
         return x
 
     def edge_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -468,26 +613,35 @@ class TRM(nn.Module):
         return y, z
 
     def supervision_step(self, x, y, z, rope):
-        """One supervision step: T-1 cycles without gradients, one with. Returns (y, z) with grad.
-        y + x is the same for the n latent updates of a cycle: formed once per cycle."""
+        """One supervision step: T cycles of n latent updates z <- net(z, y + x) and one answer
+        update y <- net(y, z), T * (n + 1) net calls in all, of which only the last K =
+        cfg.grad_updates_per_step carry gradients; the others run forward only, so no gradient flows
+        through them to the weights or the input (K = n + 1: TRM's T-1 cycles without gradients, one
+        with; smaller K or larger: URM's truncated backprop through loops, counted in net calls).
+        Returns (y, z) with grad. y + x is the same for the n latent updates of a cycle: formed once
+        per cycle (with gradients, when a later call of the cycle needs them)."""
         T, n = self.cfg.H_cycles, self.cfg.L_cycles
-        with torch.no_grad():
-            for _ in range(T - 1):
+        free = T * (n + 1) - self.cfg.grad_updates_per_step  # net calls forward only, the first ones
+        grad = torch.is_grad_enabled()
+        call = 0
+        for _ in range(T):
+            with torch.set_grad_enabled(grad and call + n - 1 >= free):  # a z-update of this cycle needs y + x
                 yx = y + x
-                for _ in range(n):
+            for _ in range(n):
+                with torch.set_grad_enabled(grad and call >= free):
                     z = self.net(z, yx, rope)
+                call += 1
+            with torch.set_grad_enabled(grad and call >= free):
                 y = self.net(y, z, rope)
-        yx = y + x
-        for _ in range(n):
-            z = self.net(z, yx, rope)
-        y = self.net(y, z, rope)
+            call += 1
         return y, z
 
-    def forward(self, tokens, puzzle_rows, y, z, labels=None):
+    def forward(self, tokens, puzzle_rows, y, z, labels=None, step=None):
         """One supervision step.
 
         tokens (B, S*S) int64 canvas tokens; puzzle_rows (B, D); y, z (B, L, D) carried states
-        (reset rows already replaced by the caller); labels (B, S*S) int64 with IGNORE_LABEL on PAD.
+        (reset rows already replaced by the caller); labels (B, S*S) int64 with IGNORE_LABEL on PAD;
+        step (B,) int64, each row's supervision step from 0 (read only with cfg.step_embedding).
         Returns dict: logits (B, S*S, 12), halt_logit (B,), y, z (detached, for the carry), and
         with labels: loss (scalar, mean over rows), per-row exact (B,) bool, token accuracy.
         The rotary lookup stays here, outside the (possibly compiled) step: the step sees only
@@ -498,31 +652,32 @@ class TRM(nn.Module):
         side = int(round(math.sqrt(tokens.shape[1])))
         cos, sin_signed = self.rope(side, tokens.device)  # float32 tables (the rotation runs in float32)
         if self._compiled_step is None or not self.use_compiled_step:
-            return self.step(tokens, puzzle_rows, y, z, labels, cos, sin_signed)
+            return self.step(tokens, puzzle_rows, y, z, labels, cos, sin_signed, step)
         if self._compile_dynamic:
             # The batch and sequence axes differ from call to call (buckets, token-sized batches).
             for t, dims in ((tokens, (0, 1)), (puzzle_rows, (0,)), (y, (0, 1)), (z, (0, 1)), (labels, (0, 1)),
-                            (cos, (0,)), (sin_signed, (0,))):
+                            (cos, (0,)), (sin_signed, (0,)), (step, (0,))):
                 if t is not None:
                     for d in dims:
                         torch._dynamo.maybe_mark_dynamic(t, d)
-        return self._compiled_step(tokens, puzzle_rows, y, z, labels, cos, sin_signed)
+        return self._compiled_step(tokens, puzzle_rows, y, z, labels, cos, sin_signed, step)
 
-    def step(self, tokens, puzzle_rows, y, z, labels, cos, sin_signed):
+    def step(self, tokens, puzzle_rows, y, z, labels, cos, sin_signed, step=None):
         """forward() with the rotary tables given: (L, hd) cos and sin_signed (see rotate). rope2d-d8
         builds its per-row tables here instead, from the tokens (once per supervision step)."""
         rope = d8_rope(self.cfg, tokens) if self.cfg.pos_encoding == "rope2d-d8" else (cos, sin_signed)
         # Input, states and residual stream in one dtype (bf16 under autocast, else float32); the
         # states come back in it, so the carries are kept in it too.
         dt = compute_dtype(tokens.device)
-        x = self.input_embedding(tokens, puzzle_rows).to(dt)
+        x = self.input_embedding(tokens, puzzle_rows, step).to(dt)
         y, z = self.supervision_step(x, y.to(dt), z.to(dt), rope)
         P = self.cfg.puzzle_emb_len
         logits = self.lm_head(y[:, P:])  # (B, S*S, 12)
         halt_logit = self.q_head(y[:, 0]).squeeze(-1).float()  # (B,)
         out = {"logits": logits, "halt_logit": halt_logit, "y": y.detach(), "z": z.detach()}
         if labels is not None:
-            out.update(self.loss(logits, halt_logit, labels))
+            # Deep improvement supervision has no halting: its halt head is not trained.
+            out.update(self.loss(logits, halt_logit, labels, halt_weight=0.0 if self.cfg.dis_steps else 0.5))
         return out
 
     def compile_step(self, dynamic: bool = True, **compile_kwargs) -> "TRM":
@@ -550,7 +705,7 @@ class TRM(nn.Module):
         config.cache_size_limit = max(config.cache_size_limit, n)
 
     @staticmethod
-    def loss(logits, halt_logit, labels):
+    def loss(logits, halt_logit, labels, halt_weight: float = 0.5):
         mask = labels != IGNORE_LABEL  # (B, S*S)
         n_tok = mask.sum(-1).clamp_min(1)  # (B,)
         tok_loss = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_LABEL,
@@ -561,7 +716,7 @@ class TRM(nn.Module):
             exact = correct.sum(-1) == mask.sum(-1)  # (B,) whole grid right
             tok_acc = (correct.sum(-1) / n_tok).mean()
         halt_loss = F.binary_cross_entropy_with_logits(halt_logit, exact.float())
-        return {"loss": lm_loss + 0.5 * halt_loss, "lm_loss": lm_loss.detach(),
+        return {"loss": lm_loss + halt_weight * halt_loss if halt_weight else lm_loss, "lm_loss": lm_loss.detach(),
                 "halt_loss": halt_loss.detach(), "exact": exact, "tok_acc": tok_acc}
 
 
@@ -572,18 +727,27 @@ def count_parameters(model: TRM) -> int:
 def flops_per_token_block(cfg: TRMConfig, L: int) -> float:
     """Forward FLOPs of one block application per token: the matmuls (2 per multiply-add) of the
     projections, the MLP and, for attention, the scores and values (4 * L * D). The token-mixing
-    MLP costs 2 * 3 * L * I_t per (row, channel), i.e. 2 * 3 * D * I_t per token."""
+    MLP costs 2 * 3 * L * I_t per (row, channel), i.e. 2 * 3 * D * I_t per token. The MLP conv
+    (mlp_conv) adds 2 per tap per inner channel: k taps (1d) at every position, k * k (2d) at the
+    canvas's L - P of the L positions."""
     D, I = cfg.hidden_size, cfg.mlp_inner
+    conv = 0.0
+    if cfg.mlp_conv == "1d":
+        conv = 2 * cfg.mlp_conv_kernel * I
+    elif cfg.mlp_conv == "2d":
+        conv = 2 * cfg.mlp_conv_kernel ** 2 * I * (L - cfg.puzzle_emb_len) / L
     if cfg.mixer == "attention":
-        return 2 * (4 * D * D + 3 * D * I) + 4 * L * D
+        return 2 * (4 * D * D + 3 * D * I) + 4 * L * D + conv
     Lf = cfg.puzzle_emb_len + cfg.canvas_side ** 2
-    return 2 * (3 * D * I) + 2 * 3 * D * reference_inner(Lf)
+    return 2 * (3 * D * I) + 2 * 3 * D * reference_inner(Lf) + conv
 
 
 def train_step_flops(cfg: TRMConfig, batch: int, side: int) -> float:
-    """Analytic FLOPs of one training supervision step (forward of all cycles + backward of the last)."""
+    """Analytic FLOPs of one training supervision step: the forward of every net call plus the
+    backward (2x the forward) of the calls with gradients (cfg.grad_updates_per_step; TRM's: the
+    last cycle). A sample costs this times its supervision steps (exactly dis_steps with deep
+    improvement supervision)."""
     L = cfg.puzzle_emb_len + side * side
     calls = cfg.H_cycles * (cfg.L_cycles + 1)  # net calls per supervision step
     per_call = cfg.num_layers * flops_per_token_block(cfg, L) * L * batch
-    grad_calls = cfg.L_cycles + 1
-    return per_call * calls + 2 * per_call * grad_calls
+    return per_call * calls + 2 * per_call * cfg.grad_updates_per_step

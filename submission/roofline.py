@@ -102,8 +102,9 @@ def infer_step(model, rows: int, side: int, autocast, device):
     """One inference supervision step on random tokens."""
     tokens = torch.randint(2, 12, (rows, side * side), device=device)
     y, z = model.initial_state(rows, model.cfg.puzzle_emb_len + side * side, device)
+    step = torch.zeros(rows, dtype=torch.int64, device=device) if model.cfg.step_embedding else None
     with autocast:
-        model(tokens, model.puzzle_emb[torch.zeros(rows, dtype=torch.int64, device=device)], y, z)
+        model(tokens, model.puzzle_emb[torch.zeros(rows, dtype=torch.int64, device=device)], y, z, step=step)
 
 
 def count(fn, kernels: bool = False):

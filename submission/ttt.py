@@ -243,7 +243,8 @@ def plan_training(solver, ps, built_count, n_pairs, buckets, sampler, step, end,
     def aug_for(steps):
         if S.num_aug is not None:
             return int(built_count.max())
-        samples = steps * rows_per_step / max(1.0, cfg.halt_max_steps / 2)  # a sample lasts ~half the max steps
+        # A sample lasts ~half the max steps under ACT halting, exactly dis_steps under deep improvement supervision.
+        samples = steps * rows_per_step / (cfg.dis_steps or max(1.0, cfg.halt_max_steps / 2))
         epochs = samples / max(n_pairs, 1)
         return int(min(max(MIN_AUG, epochs // EPOCHS_PER_AUG), S.max_aug))
 

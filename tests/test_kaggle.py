@@ -434,7 +434,14 @@ def test_saved_bytes_shape_count_matches_a_probe(bf16):
                        (TRMConfig(hidden_size=32, num_heads=1, mlp_inner=64, H_cycles=2, L_cycles=2, puzzle_emb_len=8,
                                   pos_encoding="rope1d", canvas_side=5, num_puzzles=2), (5,)),
                        (TRMConfig(hidden_size=64, num_heads=4, mlp_inner=128, H_cycles=1, L_cycles=2, puzzle_emb_len=4,
-                                  pos_encoding="rope2d-d8", canvas_side=8, num_puzzles=2), (3, 8))):
+                                  pos_encoding="rope2d-d8", canvas_side=8, num_puzzles=2), (3, 8)),
+                       # the recipes (tests/test_recipes.py): MLP convs, gradients through more or fewer
+                       # net calls, the step embedding
+                       (TRMConfig(hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=2, L_cycles=2, puzzle_emb_len=4,
+                                  mlp_conv="1d", mlp_conv_kernel=3, grad_updates=5, num_puzzles=2), (2, 5)),
+                       (TRMConfig(hidden_size=32, num_heads=2, mlp_inner=64, H_cycles=3, L_cycles=1, puzzle_emb_len=2,
+                                  mlp_conv="2d", mlp_conv_kernel=3, grad_updates=2, dis_steps=3, halt_max_steps=3,
+                                  step_embedding=True, num_puzzles=2), (2, 5))):
         model = TRM(cfg)
         for side in sides:
             assert saved_bytes_per_row(cfg, side, bf16) == probe_per_row(model, side, ac, torch.device("cpu")), \

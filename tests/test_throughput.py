@@ -52,7 +52,8 @@ def forward(model: TRM, tokens, labels, ids, grad: bool = True):
     B, L = tokens.shape[0], model.cfg.puzzle_emb_len + tokens.shape[1]
     y, z = model.initial_state(B, L, "cpu")
     rows = model.gather_puzzle_rows(ids, track_grad=grad)
-    return model(tokens, rows, y, z, labels), rows
+    step = torch.arange(B) % model.cfg.halt_max_steps if model.cfg.step_embedding else None
+    return model(tokens, rows, y, z, labels, step=step), rows
 
 
 # -----------------------------------------------------------------------------
@@ -176,8 +177,12 @@ def test_hot_path_in_bfloat16_stays_as_close_to_float32_as_the_old_code():
 # Compiled buckets
 
 
-@pytest.mark.parametrize("edge_features,pos_encoding", [(0, "rope2d"), (4, "rope2d"), (0, "rope2d-d8")])
-def test_compiled_step_one_graph_for_every_side_and_batch_size(edge_features, pos_encoding):
+@pytest.mark.parametrize("edge_features,pos_encoding,recipes", [
+    (0, "rope2d", {}), (4, "rope2d", {}), (0, "rope2d-d8", {}),
+    # the recipes (tests/test_recipes.py): the 2-D conv reads the side from the sequence length
+    (0, "rope2d", dict(mlp_conv="2d", mlp_conv_kernel=3, H_cycles=2, grad_updates=3)),
+    (0, "rope2d", dict(mlp_conv="1d", dis_steps=3, step_embedding=True))])
+def test_compiled_step_one_graph_for_every_side_and_batch_size(edge_features, pos_encoding, recipes):
     """compile_step(dynamic=True): three canvas sides and three batch sizes share one training
     graph, and the compiled step computes what the eager one does. The dynamo-only backend
     ("eager") traces the step and runs the captured graph with the ordinary kernels: it catches graph
@@ -188,7 +193,8 @@ def test_compiled_step_one_graph_for_every_side_and_batch_size(edge_features, po
     torch._dynamo.reset()
     counters.clear()
     torch.manual_seed(5)
-    model = TRM(tiny_cfg(num_layers=1, H_cycles=1, L_cycles=1, edge_features=edge_features, pos_encoding=pos_encoding))
+    model = TRM(tiny_cfg(**{"num_layers": 1, "H_cycles": 1, "L_cycles": 1, "edge_features": edge_features,
+                            "pos_encoding": pos_encoding, **recipes}))
     model.compile_step(dynamic=True, backend="eager")
     for side, B in ((4, 6), (6, 3), (8, 2)):
         tokens, labels, ids = batch(B, side, seed=side)

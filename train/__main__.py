@@ -80,6 +80,30 @@ for name, typ in [("hidden_size", int), ("num_heads", int), ("mlp_inner", int), 
 g.add_argument("--eos-corner", dest="eos_corner", choices=["on", "off"], default=None,
                help="canvas layout: on marks the EOS cell diagonal to the grid (the kit's first layout), off leaves "
                     "it PAD (the reference's; the paper presets)")
+g = parser.add_argument_group("recipes of later recursive models (off by default; README, Recipes)")
+g.add_argument("--mlp-conv", dest="mlp_conv", choices=["none", "1d", "2d"], default=None,
+               help="a depthwise conv on the block MLP's gated product, then SiLU, before the down projection. "
+                    "1d: URM's ConvSwiGLU (arXiv 2512.14693), causal along the flattened sequence, so a cell mixes "
+                    "with its left neighbour; 2d: a kit variant over the canvas grid (k x k neighbours), the prefix "
+                    "passed through. Starts as the identity. Default none")
+g.add_argument("--mlp-conv-kernel", dest="mlp_conv_kernel", type=int, default=None,
+               help="taps of the 1d conv (default 2, URM's) or side of the 2d one (odd; default 3)")
+g.add_argument("--grad-updates", dest="grad_updates", type=int, default=None,
+               help="K: only the last K of the H_cycles x (L_cycles + 1) net calls of a supervision step carry "
+                    "gradients, the first run forward only (URM's truncated backprop through loops, arXiv "
+                    "2512.14693; its best split leaves ~25%% gradient-free). 0 (default): the last cycle's "
+                    "L_cycles + 1, TRM's")
+g.add_argument("--dis-steps", dest="dis_steps", type=int, default=None,
+               help="N > 0: deep improvement supervision (arXiv 2511.16886): every sample runs exactly N "
+                    "supervision steps (no halting; sets --halt-max-steps N), step k trained on the input with "
+                    "a random floor(k/N) of the output's differing cells switched to the output; inference runs "
+                    "N steps. 0 (default): TRM's ACT halting")
+g.add_argument("--dis-input", dest="dis_input", choices=["input", "prediction"], default=None,
+               help="with --dis-steps, what steps 2..N read: input (default; the task's input again, as the DIS "
+                    "paper's pseudocode) or prediction (the previous step's argmax answer, as the DIS code)")
+g.add_argument("--step-embedding", dest="step_embedding", choices=["on", "off"], default=None,
+               help="a learned embedding of the supervision step added to every position's input (DIS's step "
+                    "conditioning). Default: on with --dis-steps, else off")
 g = parser.add_argument_group("optimisation (preset defaults)")
 for name, typ in [("global_batch_size", int), ("batch_tokens", int), ("lr", float), ("puzzle_lr", float), ("weight_decay", float),
                   ("puzzle_weight_decay", float), ("warmup_steps", int), ("lr_min_ratio", float), ("grad_clip", float),
@@ -106,6 +130,18 @@ if args.eval_data:
     cfg_run["eval_data"] = args.eval_data
 if isinstance(cfg_run.get("eos_corner"), str):
     cfg_run["eos_corner"] = cfg_run["eos_corner"] == "on"
+# The recipes' defaults, resolved so the values used are recorded (meta.json args and model_config).
+if cfg_run["mlp_conv_kernel"] is None:
+    cfg_run["mlp_conv_kernel"] = 3 if cfg_run["mlp_conv"] == "2d" else 2
+if cfg_run["dis_steps"]:
+    if args.halt_max_steps is not None and args.halt_max_steps != cfg_run["dis_steps"]:
+        sys.exit(f"error: --dis-steps {cfg_run['dis_steps']} runs exactly that many supervision steps; "
+                 f"drop --halt-max-steps {args.halt_max_steps}")
+    cfg_run["halt_max_steps"] = cfg_run["dis_steps"]
+if cfg_run["step_embedding"] is None:
+    cfg_run["step_embedding"] = bool(cfg_run["dis_steps"])
+elif isinstance(cfg_run["step_embedding"], str):
+    cfg_run["step_embedding"] = cfg_run["step_embedding"] == "on"
 C = argparse.Namespace(**cfg_run)  # the settings actually used
 out_dir = Path(C.out)
 
@@ -224,7 +260,10 @@ print0(f"[batch] global rows per step by bucket {global_rows} "
 # -----------------------------------------------------------------------------
 # Model, EMA and optimizers.
 mcfg = TRMConfig(**{k: cfg_run[k] for k in TRMConfig.__dataclass_fields__ if k in cfg_run}, num_puzzles=ps.num_puzzles)
-raw = TRM(mcfg).to(device)
+try:
+    raw = TRM(mcfg).to(device)
+except ValueError as e:
+    sys.exit(f"error: {e}")
 model = raw
 if C.compile:
     # The rotary tables are looked up outside the compiled step, so a canvas side is a size, not
@@ -247,8 +286,13 @@ eval_model = TRM(mcfg).to(device) if ema else raw  # holds EMA weights during ev
 explore_gen = torch.Generator(device=device)
 explore_gen.manual_seed(C.seed * 7919 + compute.rank)
 carries = [Carry.empty(raw, rows[b], s, device) for b, s in enumerate(buckets)]
+recipes = [f"mlp conv {mcfg.mlp_conv} k={mcfg.mlp_conv_kernel}" if mcfg.mlp_conv != "none" else "",
+           f"gradients through the last {mcfg.grad_updates} of {mcfg.H_cycles * (mcfg.L_cycles + 1)} net calls" if mcfg.grad_updates else "",
+           f"deep improvement supervision, {mcfg.dis_steps} steps" if mcfg.dis_steps else "",
+           "step embedding" if mcfg.step_embedding else ""]
 print0(f"[model] {count_parameters(raw):,} parameters + puzzle table {tuple(raw.puzzle_emb.shape)}; "
-       f"T={mcfg.H_cycles} n={mcfg.L_cycles} steps={mcfg.halt_max_steps} canvas {mcfg.canvas_side} {mcfg.mixer}/{mcfg.pos_encoding}")
+       f"T={mcfg.H_cycles} n={mcfg.L_cycles} steps={mcfg.halt_max_steps} canvas {mcfg.canvas_side} {mcfg.mixer}/{mcfg.pos_encoding}"
+       + "".join(f"; {r}" for r in recipes if r))
 
 # -----------------------------------------------------------------------------
 # Resume: weights, optimizer, carries, sampler and RNG state, so the next losses match exactly.

@@ -38,7 +38,8 @@ def rope(self, side: int, device, dtype=None):
     return self._rope_cache[key]
 
 
-def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor) -> torch.Tensor:
+def input_embedding(self, tokens: torch.Tensor, puzzle_rows: torch.Tensor, step=None) -> torch.Tensor:
+    # step: the current signature's (the step embedding came later; the old path has none)
     B = tokens.shape[0]
     scale = math.sqrt(self.cfg.hidden_size)
     x = self.embed(tokens) * scale  # (B, S*S, D)

@@ -16,6 +16,8 @@ PAPER = dict(
     hidden_size=512, num_heads=8, mlp_inner=1536, num_layers=2, H_cycles=3, L_cycles=4,
     halt_max_steps=16, halt_exploration_prob=0.1, puzzle_emb_len=16, canvas_side=30,
     mixer="attention", pos_encoding="rope2d", edge_features=0,
+    # The recipes of later recursive models, off (README, Recipes); None: resolved by the entry.
+    mlp_conv="none", mlp_conv_kernel=None, grad_updates=0, dis_steps=0, dis_input="input", step_embedding=None,
     global_batch_size=768, lr=1e-4, puzzle_lr=1e-2, weight_decay=0.1, puzzle_weight_decay=0.1,
     warmup_steps=2000, lr_min_ratio=1.0, grad_clip=0.0, ema=0.999, num_aug=1001,
     keep_black=True, translate_mode="fixed", eos_corner=False,
