@@ -454,3 +454,25 @@ def test_cpu_small_preset_runs(tmp_path):
     assert "held-out pass@2" in p.stdout
     meta = json.loads((out / "best" / "meta.json").read_text())
     assert meta["model_config"]["hidden_size"] == 64 and meta["format"] == "trm-arc-kit/2"
+
+
+def test_exclude_leaves_out_tasks_by_content_and_names_them(tmp_path):
+    """--exclude SPEC keeps out of a run every task SPEC holds by id or content: here a folder holding a
+    near-copy of one small arc1/train task (one demonstration pair shared, under another id) and one of
+    another task under its own id. Both are left out of the puzzle table and named; the rest train."""
+    from submission.tasks import tasks_to_challenges
+    small = select_tasks(load_tasks("arc1/train"), max_side=7, test_outputs=True)[:4]
+    a, b = small[0], small[1]
+    near = Task("nearcopy", [a.train[0], (np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8))], [np.zeros((3, 3), np.uint8)])
+    ex = tmp_path / "exclude.json"
+    ex.write_text(json.dumps(tasks_to_challenges([near, Task(b.id, [(np.zeros((1, 1), np.uint8),) * 2], [np.ones((1, 1), np.uint8)])])))
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "train", "--preset", "tiny-test", "--data", "arc1/train", "--tasks",
+                        ",".join(t.id for t in small), "--exclude", str(ex), "--steps", "2", "--no-progress",
+                        "--out", str(out)], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "--exclude: 2 task(s) of arc1/train left out" in p.stdout, p.stdout
+    assert f"{a.id} (nearcopy (shares a demonstration pair))" in p.stdout and f"{b.id} (the same id)" in p.stdout
+    meta = json.loads((out / "last" / "meta.json").read_text())
+    assert set(meta["puzzle_map"]["task_ids"]) == {t.id for t in small[2:]}
+    assert meta["args"]["exclude"] == [str(ex)]

@@ -32,7 +32,7 @@ from submission.engine import AdamAtan2, Carry, act_step, batch_to_device, lr_at
 from submission.inference import predict_items, solved_at, task_views
 from submission.model import TRM, TRMConfig, count_parameters, train_step_flops
 from submission.runtime import compute_cleanup, compute_init, print0
-from submission.tasks import TaskError, add_task_selection_args, select_tasks
+from submission.tasks import ContentIndex, TaskError, add_task_selection_args, select_tasks
 from train.presets import PRESETS
 from train.taskspec import content_record, load_tasks, record_index
 
@@ -44,6 +44,11 @@ g = parser.add_argument_group("run")
 g.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS), help="named settings (train/presets.py)")
 g.add_argument("--data", action="append", help="task spec(s) trained on entirely: arc1/train, arc2/train, a folder, a challenges .json, SPEC:dev or SPEC:test (a fixed half, train/splits.py) (repeatable; 'none' for none)")
 g.add_argument("--eval-data", action="append", help="task spec(s) whose demonstrations are trained on and test pairs held out and scored, e.g. arc1/eval:dev; each evaluation prints its margin over the rule baselines (repeatable; 'none' for no held-out set)")
+g.add_argument("--exclude", action="append", metavar="SPEC",
+               help="leave out every --data and --eval-data task that a task of SPEC duplicates or shares a "
+                    "demonstration pair or test input with (or holds by id): a pretraining kept free of tasks to "
+                    "be scored later, e.g. --data arc2/train --exclude arc1/eval (375 ARC-AGI-2 training tasks are "
+                    "ARC-AGI-1 evaluation tasks); each task left out is named (repeatable)")
 g.add_argument("--out", default="runs/cpu-small", help="run folder: metrics.jsonl, last/, best/")
 g.add_argument("--max-minutes", type=float, default=None, help="end cleanly (evaluate + checkpoint) after this many minutes")
 g.add_argument("--resume", action="store_true", help="continue from OUT/last exactly")
@@ -158,6 +163,15 @@ B = C.global_batch_size // compute.world_size  # rows per process
 # Data: tasks -> puzzle ids (task x augmentation) -> per-bucket sample streams.
 t0 = time.time()
 spec_of = {}  # task id -> the spec it came from (for messages)
+excluded = None  # --exclude: a ContentIndex of the tasks to keep out of this run, in any role
+if C.exclude:
+    try:
+        excluded_tasks = [t for spec in C.exclude for t in load_tasks(spec)]
+    except TaskError as e:
+        sys.exit(f"error: --exclude: {e}")
+    excluded = ContentIndex.of(excluded_tasks)
+    excluded_ids = {t.id for t in excluded_tasks}
+excluded_here = {}  # task id -> why --exclude left it out
 def load(specs, test_outputs):
     """--max-side reads the demonstrations and test inputs only: the held-out tasks are chosen without
     their answers (a held-out answer larger than the canvas then counts as unsolved). The tasks trained
@@ -176,6 +190,14 @@ def load(specs, test_outputs):
                                                       test_outputs=test_outputs)
         except TaskError as e:
             sys.exit(f"error: {e}")
+        if excluded is not None:
+            why = {t.id: ("the same id" if t.id in excluded_ids else excluded.match(t)) for t in tasks}
+            why = {tid: w for tid, w in why.items() if w}
+            if why:
+                print0(f"[data] --exclude: {len(why)} task(s) of {spec} left out, e.g. "
+                       + ", ".join(f"{tid} ({w})" for tid, w in list(why.items())[:5]))
+            tasks = [t for t in tasks if t.id not in why]
+            excluded_here.update(why)
         out += tasks
         spec_of.update({t.id: spec for t in tasks})
     if C.first is not None:
@@ -186,7 +208,7 @@ def load(specs, test_outputs):
 train_tasks, eval_tasks = load(C.data, test_outputs=True), load(C.eval_data, test_outputs=False)
 if C.tasks:
     keep = set(C.tasks)  # already a list of ids (add_task_selection_args parses "a,b,c")
-    missing = keep - {t.id for t in train_tasks + eval_tasks}
+    missing = keep - {t.id for t in train_tasks + eval_tasks} - set(excluded_here)  # those were named above
     if missing:
         sys.exit(f"error: --tasks: unknown ids {sorted(missing)}")
 if not train_tasks and not eval_tasks:
