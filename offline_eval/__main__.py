@@ -8,6 +8,7 @@ Commands:
   baselines --data SPEC                  what a score must beat: rules that barely read the task
   transfer --data SPEC                   paper protocol (U's demos in pretraining) against Kaggle's (TTT on U)
   loopcurve RUN [RUN ...]                held-out pass@2 against inference (and training) supervision steps
+  headline RUN [RUN ...]                 simulate runs of several seeds pooled: mean, spread, interval over tasks
 
 Each command lives in a module as two plain functions, `add_<name>_args(parser)` and
 `run_<name>(args) -> exit code`; COMMANDS below lists them. To add a command, write those two
@@ -17,7 +18,7 @@ functions in its module and add one row here.
 import argparse
 import sys
 
-from offline_eval import baselines, loopcurve, scoring, simulate, transfer
+from offline_eval import baselines, headline, loopcurve, scoring, simulate, transfer
 
 # -----------------------------------------------------------------------------
 # The command table: (name, help, add_args, run)
@@ -39,6 +40,9 @@ COMMANDS = [
     ("loopcurve", "the refinement-loop curve: held-out pass@2 of runs against inference supervision steps (and "
      "training ones, across runs), as a markdown table and an SVG plot",
      loopcurve.add_loopcurve_args, loopcurve.run_loopcurve),
+    ("headline", "simulate runs of the same tasks (seeds) pooled: each run, the mean, the spread over runs, a "
+     "95% interval over tasks, all beside the best rule",
+     headline.add_headline_args, headline.run_headline),
 ]
 
 # -----------------------------------------------------------------------------

@@ -529,8 +529,9 @@ def run_simulate(args) -> int:
     cols = ["name", "valid", "timed_out", "wall_s", "score", "margin", "per_output", "pass1", "votes@2", "poe@2",
             "oracle@2", "oracle@all"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731  (scores to 3 places, as printed)
     for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+        lines.append("| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |")
     table = "\n".join(lines)
     # The protocol travels with every copy of the figures: a sweep table or summary row read alone
     # must still say whether these tasks were unseen.
@@ -539,7 +540,12 @@ def run_simulate(args) -> int:
     note = (f"\n\noracle@all: the truth among {base['oracle_covers']}." if "oracle_covers" in base
             else "\n\nNo candidates recorded (the Kaggle default run): votes@2, poe@2 and oracle@K need --candidates.")
     (out / "sweep.md").write_text(f"{args.title}\n\n{protocol}\n\n{table}{note}\n\n{rules}\n")
-    summary = [{"protocol": protocol, **{k: v for k, v in r.items() if k not in ("submission", "tasks")}}
+    # Per-task scores travel too (the model's, a missing task 0, and the best rule's), so runs of several
+    # seeds can be pooled with an interval over tasks: python -m offline_eval headline.
+    best_tasks = {tid: round(v, 4) for tid, v in rule_scores[comparisons[0]["best_rule"]]["tasks"].items()}
+    summary = [{"protocol": protocol, **{k: v for k, v in r.items() if k not in ("submission", "tasks")},
+                "tasks": {t.id: round((r.get("tasks") or {}).get(t.id, 0.0) if r["valid"] else 0.0, 4) for t in tasks},
+                "best_rule_tasks": best_tasks}
                for r in rows]
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table)

